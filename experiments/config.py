@@ -1,0 +1,208 @@
+"""The typed run configuration and its validation (everything checked before compiling)."""
+
+import dataclasses
+import math
+from typing import Literal
+
+from envs import ATARI_PROTOCOLS, EnvSpec, check_env_id, env_spec
+
+
+class ConfigError(ValueError):
+    """A configuration that cannot run; the message says what to change."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """One training run: environment, agent, replay, budget and logging.
+
+    Budgets and periods are in agent steps per seed (one agent step = one action in one
+    environment; on Atari that is 4 emulator frames).
+    """
+
+    # Environment.
+    env: str = "CartPole-v1"
+    """envpool task id: an Atari v5 game (Pong-v5), MuJoCo v4/v5, or classic control."""
+    atari_protocol: Literal["dopamine", "nature", "zoo"] = "dopamine"
+    """Atari protocol (SPEC.md): sticky actions, no-ops, life loss, episode cap."""
+    seed: int = 0
+    """Run seed; every key and environment seed derives from it."""
+    seeds: int = 8
+    """Independent seeds trained together in one program."""
+    seed_offset: int = 0
+    """Index of this run's first seed: seed i of the run is seed `seed_offset + i` of the
+    experiment (same keys and environments), so seeds split over runs combine."""
+    envs_per_seed: int = 1
+    """Environments stepped in parallel for each seed."""
+
+    # Budget and evaluation.
+    total_steps: int = 30_000
+    """Agent steps per seed."""
+    iteration_steps: int = 2_500
+    """Agent steps per seed in one iteration (the unit of logging and evaluation)."""
+    eval_episodes: int = 10
+    """Evaluation episodes per seed after each iteration, on a separate pool; 0 reports
+    training returns only."""
+    eval_epsilon: float = 0.0
+    """Exploration rate of the evaluation policy."""
+
+    # Network.
+    network: Literal["mlp", "nature_cnn"] = "mlp"
+    """Torso: an MLP on vector observations or the Nature CNN on stacked Atari frames."""
+    mlp_hidden: tuple[int, ...] = (256, 256)
+    """Hidden layer sizes of the MLP torso."""
+    cnn_padding: Literal["VALID", "SAME"] = "VALID"
+    """Padding of the Nature CNN's convolutions: VALID (Nature, 3136 features) or SAME
+    (Flax's default as used by Dopamine, 7744 features)."""
+
+    # Agent.
+    loss: Literal["mse", "huber"] = "mse"
+    """Per-transition TD loss: squared error, or Huber with `huber_delta`."""
+    huber_delta: float = 1.0
+    """Huber threshold (the TD-error clip of Nature DQN is delta 1)."""
+    double_q: bool = False
+    """Double DQN: select the next action with the online network."""
+    gamma: float = 0.99
+    """Discount factor."""
+    n_step: int = 1
+    """Steps of the multi-step return."""
+    optimizer: Literal["adam", "rmsprop"] = "adam"
+    """Adam, or the centered RMSProp of Nature DQN (eps inside the square root)."""
+    learning_rate: float = 1e-3
+    """Optimiser step size."""
+    optimizer_eps: float = 1e-8
+    """Adam epsilon, or the RMSProp min squared gradient."""
+    rmsprop_decay: float = 0.95
+    """RMSProp decay of both the squared and the plain gradient averages."""
+    max_grad_norm: float = 0.0
+    """Clip gradients to this global norm; 0 disables clipping."""
+    target_update_period: int = 500
+    """Agent steps between target-network updates."""
+    target_update_tau: float = 1.0
+    """Target update rate: 1 copies the online network, below 1 is a Polyak average."""
+    epsilon_start: float = 1.0
+    """Training exploration rate when learning starts."""
+    epsilon_end: float = 0.05
+    """Training exploration rate after the decay."""
+    epsilon_decay_steps: int = 10_000
+    """Agent steps, counted from `learning_starts`, of the linear epsilon decay."""
+
+    # Replay.
+    replay_capacity: int = 50_000
+    """Transitions stored per seed."""
+    batch_size: int = 64
+    """Transitions per gradient step."""
+    learning_starts: int = 1_000
+    """Agent steps per seed before the first update (uniform random actions until then)."""
+    update_period: int = 1
+    """Agent steps per seed between gradient steps."""
+
+    # Runner and logging.
+    seed_axis: Literal["auto", "vmap", "map"] = "auto"
+    """How the seed axis is computed: vmap, or a sequential lax.map (measured faster for the
+    Nature CNN on CPU); auto picks map for the Nature CNN on CPU and vmap otherwise."""
+    run_dir: str = ""
+    """Directory for logs and results; empty picks runs/<env>-<timestamp>."""
+    progress: bool = True
+    """Show a progress bar."""
+
+    @property
+    def iterations(self) -> int:
+        return self.total_steps // self.iteration_steps
+
+
+def _check(condition: bool, message: str) -> None:
+    if not condition:
+        raise ConfigError(message)
+
+
+def validate(config: Config) -> EnvSpec:
+    """Checks every field and the environment without compiling; returns the env spec."""
+    c = config
+    try:
+        suite = check_env_id(c.env)
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
+    _check(
+        c.atari_protocol in ATARI_PROTOCOLS,
+        f"atari_protocol={c.atari_protocol!r}: choose one of {sorted(ATARI_PROTOCOLS)}.",
+    )
+    _check(c.seeds >= 1, f"seeds={c.seeds}: train at least one seed.")
+    _check(c.seed_offset >= 0, f"seed_offset={c.seed_offset}: use 0 or more.")
+    _check(c.envs_per_seed >= 1, f"envs_per_seed={c.envs_per_seed}: use at least 1.")
+    for name in ("total_steps", "iteration_steps", "target_update_period", "update_period"):
+        _check(getattr(c, name) > 0, f"{name}={getattr(c, name)}: must be positive.")
+    _check(
+        c.total_steps % c.iteration_steps == 0,
+        f"total_steps={c.total_steps} is not a multiple of iteration_steps="
+        f"{c.iteration_steps}: change one of them.",
+    )
+    _check(
+        c.iteration_steps % c.envs_per_seed == 0,
+        f"iteration_steps={c.iteration_steps} must be a multiple of envs_per_seed="
+        f"{c.envs_per_seed} (each loop step acts in every environment).",
+    )
+    _check(
+        c.update_period % c.envs_per_seed == 0 or c.envs_per_seed % c.update_period == 0,
+        f"update_period={c.update_period} and envs_per_seed={c.envs_per_seed}: one must "
+        "divide the other so that every loop step runs the same number of updates.",
+    )
+    _check(
+        c.target_update_period % c.update_period == 0,
+        f"target_update_period={c.target_update_period} must be a multiple of "
+        f"update_period={c.update_period} (targets sync after a whole number of updates).",
+    )
+    _check(c.eval_episodes >= 0, f"eval_episodes={c.eval_episodes}: use 0 or more.")
+    for name in ("epsilon_start", "epsilon_end", "eval_epsilon"):
+        value = getattr(c, name)
+        _check(0.0 <= value <= 1.0, f"{name}={value}: an exploration rate lies in [0, 1].")
+    _check(c.epsilon_decay_steps >= 0, f"epsilon_decay_steps={c.epsilon_decay_steps} < 0.")
+    _check(0.0 <= c.gamma <= 1.0, f"gamma={c.gamma}: a discount lies in [0, 1].")
+    _check(c.n_step >= 1, f"n_step={c.n_step}: use at least 1.")
+    _check(
+        c.learning_rate > 0 and math.isfinite(c.learning_rate),
+        f"learning_rate={c.learning_rate}: must be a positive number.",
+    )
+    _check(c.optimizer_eps >= 0, f"optimizer_eps={c.optimizer_eps} < 0.")
+    _check(c.max_grad_norm >= 0, f"max_grad_norm={c.max_grad_norm}: use 0 (off) or more.")
+    _check(c.huber_delta > 0, f"huber_delta={c.huber_delta}: must be positive.")
+    _check(
+        0.0 < c.target_update_tau <= 1.0,
+        f"target_update_tau={c.target_update_tau}: must lie in (0, 1].",
+    )
+    _check(c.replay_capacity > 0, f"replay_capacity={c.replay_capacity}: must be positive.")
+    _check(
+        c.replay_capacity % c.envs_per_seed == 0,
+        f"replay_capacity={c.replay_capacity} must be a multiple of envs_per_seed="
+        f"{c.envs_per_seed} (each environment owns an equal share of the buffer).",
+    )
+    _check(c.batch_size >= 1, f"batch_size={c.batch_size}: use at least 1.")
+    _check(c.learning_starts >= 0, f"learning_starts={c.learning_starts} < 0.")
+    _check(
+        c.batch_size <= c.learning_starts,
+        f"batch_size={c.batch_size} is larger than learning_starts={c.learning_starts}: the "
+        "first batch would be drawn from fewer transitions than it holds. Raise "
+        "learning_starts or lower batch_size.",
+    )
+    _check(
+        c.learning_starts < c.replay_capacity,
+        f"learning_starts={c.learning_starts} must be below replay_capacity="
+        f"{c.replay_capacity}.",
+    )
+    spec = env_spec(c.env, c.seeds, c.envs_per_seed, c.atari_protocol)
+    _check(
+        spec.num_actions is not None,
+        f"{c.env} has a continuous action space; DQN needs discrete actions "
+        "(pick a discrete task, e.g. CartPole-v1 or an Atari game).",
+    )
+    if suite == "atari":
+        _check(
+            c.network == "nature_cnn",
+            f"network={c.network!r} on the pixel task {c.env}: use --network nature_cnn.",
+        )
+    else:
+        _check(
+            c.network == "mlp",
+            f"network={c.network!r} on the vector task {c.env}: use --network mlp.",
+        )
+        _check(all(h > 0 for h in c.mlp_hidden), f"mlp_hidden={c.mlp_hidden}: sizes > 0.")
+    return spec

@@ -1,0 +1,179 @@
+"""Run outputs: per-seed TensorBoard scalars, a tidy metrics.csv, config.json, summaries."""
+
+import csv
+import dataclasses
+import json
+import platform
+import subprocess
+from collections.abc import Iterable, Sequence
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+from tensorboardX import SummaryWriter
+
+from experiments.config import Config, ConfigError
+
+METRICS_FILE = "metrics.csv"
+CONFIG_FILE = "config.json"
+METRICS_COLUMNS = ("seed", "step", "metric", "value")
+_PACKAGES = ("jax", "jaxlib", "flax", "optax", "chex", "envpool", "numpy", "orbax-checkpoint")
+
+
+def config_dict(config: Config) -> dict:
+    """The config as JSON-ready data (tuples become lists)."""
+    return json.loads(json.dumps(dataclasses.asdict(config)))
+
+
+def _git_commit() -> str:
+    try:
+        return subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=Path(__file__).resolve().parent,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def run_record(config: Config, preset: str) -> dict:
+    """The resolved config with the preset name, library versions and git commit."""
+    versions = {"python": platform.python_version()}
+    for package in _PACKAGES:
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = "not installed"
+    return {
+        "preset": preset,
+        "config": config_dict(config),
+        "versions": versions,
+        "git_commit": _git_commit(),
+    }
+
+
+def check_run_dir(run_dir: Path, config: Config) -> None:
+    """Refuses a run dir that already holds a run, naming the fields that differ."""
+    path = run_dir / CONFIG_FILE
+    if not path.exists():
+        return
+    try:
+        stored = json.loads(path.read_text())["config"]
+    except (json.JSONDecodeError, KeyError, TypeError):
+        raise ConfigError(
+            f"{path} exists but is not a config this library wrote; pass another --run-dir."
+        ) from None
+    current = config_dict(config)
+    differing = sorted(k for k in set(stored) | set(current) if stored.get(k) != current.get(k))
+    if differing:
+        details = ", ".join(f"{k}: {stored.get(k)!r} -> {current.get(k)!r}" for k in differing)
+        raise ConfigError(
+            f"{run_dir} holds another run's config (differs in {details}); "
+            "pass a new --run-dir."
+        )
+    raise ConfigError(f"{run_dir} already holds this run; pass a new --run-dir to start over.")
+
+
+class RunLogger:
+    """Writes scalars for every seed to TensorBoard (one writer per seed) and metrics.csv."""
+
+    def __init__(self, run_dir: Path, num_seeds: int, seed_offset: int = 0):
+        self.run_dir = run_dir
+        run_dir.mkdir(parents=True, exist_ok=True)
+        self._seed_ids = [seed_offset + i for i in range(num_seeds)]
+        self._writers = [
+            SummaryWriter(str(run_dir / "tensorboard" / f"seed_{s}")) for s in self._seed_ids
+        ]
+        path = run_dir / METRICS_FILE
+        is_new = not path.exists()
+        self._csv_file = path.open("a", newline="")
+        self._csv = csv.writer(self._csv_file)
+        if is_new:
+            self._csv.writerow(METRICS_COLUMNS)
+
+    def write(self, seed_index: int, step: int, metric: str, value: float) -> None:
+        """One scalar of one seed (index into this run's seeds) at an agent step."""
+        value = float(value)
+        self._writers[seed_index].add_scalar(metric, value, step)
+        self._csv.writerow((self._seed_ids[seed_index], step, metric, repr(value)))
+
+    def write_all(self, step: int, metric: str, values: Sequence[float]) -> None:
+        """One scalar for every seed, values (num_seeds,)."""
+        for index, value in enumerate(values):
+            self.write(index, step, metric, value)
+
+    def flush(self) -> None:
+        self._csv_file.flush()
+        for writer in self._writers:
+            writer.flush()
+
+    def close(self) -> None:
+        self._csv_file.close()
+        for writer in self._writers:
+            writer.close()
+
+
+def read_metrics(run_dir: Path, metric: str) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """{seed: (steps, values)} of one metric from a run's metrics.csv, in step order."""
+    rows: dict[int, list[tuple[int, float]]] = {}
+    with (Path(run_dir) / METRICS_FILE).open(newline="") as file:
+        for row in csv.DictReader(file):
+            if row["metric"] == metric:
+                rows.setdefault(int(row["seed"]), []).append((int(row["step"]), float(row["value"])))
+    result = {}
+    for seed, pairs in sorted(rows.items()):
+        pairs.sort(key=lambda pair: pair[0])
+        steps, values = zip(*pairs, strict=True)
+        result[seed] = (np.asarray(steps), np.asarray(values))
+    return result
+
+
+def plot_learning_curves(
+    run_dir: Path, metric: str, title: str, frames_per_step: int, output: Path
+) -> None:
+    """PNG of `metric` per seed (thin) and its across-seed mean (thick) against steps."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    curves = read_metrics(run_dir, metric)
+    figure, axis = plt.subplots(figsize=(7, 4.5))
+    for seed, (steps, values) in curves.items():
+        axis.plot(steps, values, linewidth=0.8, alpha=0.5, label=f"seed {seed}")
+    common = _common_steps(curves.values())
+    if common is not None and len(curves) > 1:
+        mean = np.mean([values for _, values in curves.values()], axis=0)
+        axis.plot(common, mean, color="black", linewidth=2.2, label="mean")
+    axis.set_xlabel("agent steps per seed" + (f" (x{frames_per_step} frames)" if frames_per_step > 1 else ""))
+    axis.set_ylabel(metric.replace("_", " "))
+    axis.set_title(title)
+    axis.grid(alpha=0.3)
+    axis.legend(fontsize=7, ncol=2)
+    figure.tight_layout()
+    figure.savefig(output, dpi=120)
+    plt.close(figure)
+
+
+def _common_steps(curves: Iterable[tuple[np.ndarray, np.ndarray]]) -> np.ndarray | None:
+    steps = [s for s, _ in curves]
+    if steps and all(np.array_equal(s, steps[0]) for s in steps):
+        return steps[0]
+    return None
+
+
+def format_table(header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
+    """A plain aligned text table."""
+    cells = [list(map(str, header))] + [[_cell(v) for v in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
+    lines = ["  ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)) for row in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def _cell(value: object) -> str:
+    if isinstance(value, float):
+        return "-" if np.isnan(value) else f"{value:.1f}"
+    return str(value)

@@ -1,0 +1,449 @@
+"""The training loop: one host loop steps an envpool pool for all seeds; acting, replay
+writes and updates of every seed run in one jitted call per step."""
+
+import dataclasses
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from tqdm import tqdm
+
+from agents import Agent, DQNState, make_dqn, make_optimizer
+from envs import ATARI_PROTOCOLS, EnvSpec, StepResult, make_env
+from experiments.config import Config, validate
+from experiments.logger import (
+    CONFIG_FILE,
+    RunLogger,
+    check_run_dir,
+    format_table,
+    plot_learning_curves,
+    run_record,
+)
+from experiments.replay import Replay, ReplayState, stack_frames
+from networks import MLP, NatureCNN, QNetwork
+
+_EVAL_STREAM = 1  # environment-seed stream of evaluation pools (training uses 0)
+
+
+class NonFiniteLossError(FloatingPointError):
+    """The loss of some seed became NaN or infinite."""
+
+
+class SeedState(NamedTuple):
+    """Everything one seed carries on device; the runner stacks it along a seed axis."""
+
+    agent: DQNState
+    replay: ReplayState
+    obs_stack: jax.Array  # (E, *obs_shape): the stacked observation the agent acts on
+    key: jax.Array
+    loss_sum: jax.Array  # sums over the updates since the last log, for averaging
+    q_sum: jax.Array
+    num_updates: jax.Array
+    nonfinite_step: jax.Array  # first agent step with a non-finite loss, -1 if none
+
+
+def make_agent(config: Config, spec: EnvSpec) -> Agent:
+    """The DQN agent of a config (network, optimiser, loss, target rule)."""
+    torso = MLP(config.mlp_hidden) if config.network == "mlp" else NatureCNN(config.cnn_padding)
+    optimizer = make_optimizer(
+        config.optimizer,
+        config.learning_rate,
+        config.optimizer_eps,
+        rmsprop_decay=config.rmsprop_decay,
+        max_grad_norm=config.max_grad_norm or None,
+    )
+    return make_dqn(
+        QNetwork(torso, spec.num_actions),
+        optimizer,
+        spec.num_actions,
+        loss=config.loss,
+        huber_delta=config.huber_delta,
+        double_q=config.double_q,
+        target_update_period=config.target_update_period // config.update_period,
+        target_update_tau=config.target_update_tau,
+    )
+
+
+def make_replay(config: Config, spec: EnvSpec) -> Replay:
+    return Replay(
+        capacity=config.replay_capacity,
+        num_envs=config.envs_per_seed,
+        frame_shape=spec.frame_shape,
+        frame_dtype=spec.frame_dtype,
+        action_shape=spec.action_shape,
+        action_dtype=jnp.int32,
+        frame_stack=spec.frame_stack,
+        n_step=config.n_step,
+        batch_size=config.batch_size,
+    )
+
+
+def seed_axis_mode(config: Config) -> str:
+    """vmap, except the Nature CNN on CPU where a sequential map is measured faster."""
+    if config.seed_axis != "auto":
+        return config.seed_axis
+    on_cpu = jax.default_backend() == "cpu"
+    return "map" if config.network == "nature_cnn" and on_cpu else "vmap"
+
+
+def over_seeds(fn: Callable, mode: str, num_per_seed: int) -> Callable:
+    """Maps `fn` over the leading seed axis of its first `num_per_seed` arguments; the
+    remaining arguments are shared by all seeds."""
+
+    def mapped(*args):
+        per_seed, shared = args[:num_per_seed], args[num_per_seed:]
+        if mode == "vmap":
+            axes = (0,) * num_per_seed + (None,) * len(shared)
+            return jax.vmap(fn, in_axes=axes)(*args)
+        return jax.lax.map(lambda xs: fn(*xs, *shared), per_seed)
+
+    return mapped
+
+
+def derive_env_seed(run_seed: int, iteration: int, stream: int) -> int:
+    """Environment seed of an iteration's pool, derived from the run seed only."""
+    return int(np.random.SeedSequence([run_seed, iteration, stream]).generate_state(1)[0])
+
+
+def seed_keys(run_seed: int, seed_indices: np.ndarray) -> jax.Array:
+    """One key per seed: seed i of a run is the same stream whatever the number of seeds."""
+    base = jax.random.key(run_seed)
+    return jax.vmap(lambda i: jax.random.fold_in(base, i))(jnp.asarray(seed_indices))
+
+
+@dataclasses.dataclass
+class Trainer:
+    """Builds the jitted per-step functions of a config and runs its loop."""
+
+    config: Config
+    spec: EnvSpec
+    agent: Agent
+    replay: Replay
+    mode: str
+
+    @classmethod
+    def create(cls, config: Config) -> "Trainer":
+        spec = validate(config)
+        return cls(config, spec, make_agent(config, spec), make_replay(config, spec),
+                   seed_axis_mode(config))
+
+    # Per-seed pure functions ---------------------------------------------------------
+
+    def _init_seed(self, key: jax.Array) -> SeedState:
+        init_key, run_key = jax.random.split(key)
+        obs_shape = self.replay.obs_shape
+        sample_obs = jnp.zeros(obs_shape, self.spec.frame_dtype)
+        zero = jnp.zeros((), jnp.float32)
+        return SeedState(
+            agent=self.agent.init(init_key, sample_obs),
+            replay=self.replay.init(),
+            obs_stack=jnp.zeros((self.config.envs_per_seed, *obs_shape), self.spec.frame_dtype),
+            key=run_key,
+            loss_sum=zero,
+            q_sum=zero,
+            num_updates=jnp.zeros((), jnp.int32),
+            nonfinite_step=jnp.full((), -1, jnp.int32),
+        )
+
+    def _collect(self, state: SeedState, frame, reward, terminated, truncated, first, epsilon):
+        obs_stack = stack_frames(state.obs_stack, frame, first)
+        key, act_key = jax.random.split(state.key)
+        action = self.agent.act(state.agent, obs_stack, act_key, epsilon)
+        replay = self.replay.add(state.replay, frame, action, reward, terminated, truncated, first)
+        return state._replace(obs_stack=obs_stack, key=key, replay=replay), action
+
+    def _train(self, state: SeedState, step, num_updates: int) -> SeedState:
+        def one_update(state: SeedState, _):
+            key, sample_key = jax.random.split(state.key)
+            batch = self.replay.sample(state.replay, sample_key, self.config.gamma)
+            agent, metrics = self.agent.update(state.agent, batch)
+            loss = metrics["loss"]
+            nonfinite = (state.nonfinite_step < 0) & ~jnp.isfinite(loss)
+            return state._replace(
+                agent=agent,
+                key=key,
+                loss_sum=state.loss_sum + loss,
+                q_sum=state.q_sum + metrics["q_mean"],
+                num_updates=state.num_updates + 1,
+                nonfinite_step=jnp.where(nonfinite, step, state.nonfinite_step),
+            ), None
+
+        state, _ = jax.lax.scan(one_update, state, length=num_updates)
+        return state
+
+    def _step(self, state, frame, reward, terminated, truncated, first, epsilon, step, num_updates):
+        state, action = self._collect(state, frame, reward, terminated, truncated, first, epsilon)
+        if num_updates:
+            state = self._train(state, step, num_updates)
+        return state, action
+
+    def _eval_act(self, agent_state, obs_stack, frame, first, key, epsilon, counter):
+        obs_stack = stack_frames(obs_stack, frame, first)
+        action = self.agent.act(agent_state, obs_stack, jax.random.fold_in(key, counter), epsilon)
+        return obs_stack, action
+
+    # Jitted, seed-mapped functions ----------------------------------------------------
+
+    @property
+    def init(self) -> Callable[[jax.Array], SeedState]:
+        return jax.jit(over_seeds(self._init_seed, self.mode, 1))
+
+    def step_fn(self, num_updates: int) -> Callable:
+        """(state, frame, reward, terminated, truncated, first, epsilon, step) ->
+        (state, actions (S, E)); runs `num_updates` gradient steps after storing."""
+
+        def step(state, frame, reward, terminated, truncated, first, epsilon, agent_step):
+            per_seed = lambda *a: self._step(*a, num_updates)  # noqa: E731
+            return over_seeds(per_seed, self.mode, 6)(
+                state, frame, reward, terminated, truncated, first, epsilon, agent_step
+            )
+
+        return jax.jit(step, donate_argnums=0)
+
+    @property
+    def eval_act(self) -> Callable:
+        return jax.jit(over_seeds(self._eval_act, self.mode, 5))
+
+    # Schedules --------------------------------------------------------------------------
+
+    def updates_per_loop_step(self) -> tuple[int, int]:
+        """(loop steps between update calls, updates per call): an update every
+        `update_period` agent steps, each loop step being `envs_per_seed` agent steps."""
+        c = self.config
+        if c.envs_per_seed >= c.update_period:
+            return 1, c.envs_per_seed // c.update_period
+        return c.update_period // c.envs_per_seed, 1
+
+    def epsilon(self, agent_step: int) -> float:
+        c = self.config
+        if agent_step < c.learning_starts:
+            return 1.0
+        schedule = optax.linear_schedule(
+            c.epsilon_start, c.epsilon_end, max(c.epsilon_decay_steps, 1), c.learning_starts
+        )
+        return float(schedule(agent_step))
+
+
+@dataclasses.dataclass
+class RunResult:
+    run_dir: Path
+    state: Any
+    eval_returns: np.ndarray  # (iterations, seeds); NaN where no evaluation ran
+    train_returns: np.ndarray  # (iterations, seeds); NaN where no episode ended
+
+
+def _device_put_step(result: StepResult) -> tuple:
+    return tuple(
+        jnp.asarray(x)
+        for x in (result.obs, result.reward, result.terminated, result.truncated, result.first)
+    )
+
+
+def evaluate(trainer: Trainer, state: SeedState, iteration: int, eval_act: Callable) -> np.ndarray:
+    """Mean return of `eval_episodes` episodes per seed on a fresh pool, (seeds,)."""
+    c = trainer.config
+    cap = None
+    if trainer.spec.suite == "atari":
+        cap = ATARI_PROTOCOLS[c.atari_protocol].eval_max_episode_steps
+    env = make_env(
+        c.env,
+        c.seeds,
+        c.eval_episodes,
+        derive_env_seed(c.seed, iteration, _EVAL_STREAM),
+        atari_protocol=c.atari_protocol,
+        evaluation=True,
+        max_episode_steps=cap,
+        seed_offset=c.seed_offset,
+    )
+    keys = jax.vmap(lambda k: jax.random.fold_in(k, iteration))(
+        seed_keys(c.seed + 1, np.arange(c.seed_offset, c.seed_offset + c.seeds))
+    )
+    obs_stack = jnp.zeros(
+        (c.seeds, c.eval_episodes, *trainer.replay.obs_shape), trainer.spec.frame_dtype
+    )
+    result = env.reset()
+    finished = np.zeros((c.seeds, c.eval_episodes), bool)
+    returns = np.zeros((c.seeds, c.eval_episodes), np.float64)
+    epsilon = jnp.float32(c.eval_epsilon)
+    counter = 0
+    while not finished.all():
+        obs_stack, actions = eval_act(
+            state.agent, obs_stack, jnp.asarray(result.obs), jnp.asarray(result.first), keys,
+            epsilon, counter,
+        )
+        result = env.step(np.asarray(actions))
+        newly = result.episode_done & ~finished
+        returns[newly] = result.episode_return[newly]
+        finished |= result.episode_done
+        counter += 1
+    env.close()
+    return returns.mean(axis=1)
+
+
+def train(config: Config, preset: str = "custom", run_dir: str | Path | None = None) -> RunResult:
+    """Trains `config.seeds` seeds in one program; writes logs to the run dir."""
+    trainer = Trainer.create(config)
+    c, spec = trainer.config, trainer.spec
+    run_dir = Path(run_dir or c.run_dir or default_run_dir(c))
+    check_run_dir(run_dir, c)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / CONFIG_FILE).write_text(json.dumps(run_record(c, preset), indent=2) + "\n")
+    frames = spec.frames_per_step
+    print(
+        f"{preset}: {c.env}, {c.seeds} seeds x {c.envs_per_seed} envs, "
+        f"{c.total_steps:,} agent steps per seed"
+        + (f" ({c.total_steps * frames:,} frames)" if frames > 1 else "")
+        + f", seed axis: {trainer.mode} on {jax.default_backend()}"
+    )
+    print(
+        f"replay: {c.replay_capacity:,} transitions per seed, "
+        f"{trainer.replay.bytes_per_seed() / 2**20:,.1f} MiB per seed "
+        f"({trainer.replay.bytes_per_seed() * c.seeds / 2**30:.2f} GiB for all seeds)"
+    )
+    seed_indices = np.arange(c.seed_offset, c.seed_offset + c.seeds)
+    state = trainer.init(seed_keys(c.seed, seed_indices))
+    logger = RunLogger(run_dir, c.seeds, c.seed_offset)
+    loop_every, updates_per_call = trainer.updates_per_loop_step()
+    train_step = trainer.step_fn(updates_per_call)
+    collect_step = trainer.step_fn(0)
+    eval_act = trainer.eval_act
+    loops_per_iteration = c.iteration_steps // c.envs_per_seed
+    eval_returns = np.full((c.iterations, c.seeds), np.nan)
+    train_returns = np.full((c.iterations, c.seeds), np.nan)
+    recent: list[float] = []
+    bar = tqdm(total=c.total_steps, unit="step", disable=not c.progress, dynamic_ncols=True)
+    try:
+        for iteration in range(c.iterations):
+            env = make_env(
+                c.env,
+                c.seeds,
+                c.envs_per_seed,
+                derive_env_seed(c.seed, iteration, 0),
+                atari_protocol=c.atari_protocol,
+                seed_offset=c.seed_offset,
+            )
+            result = env.reset()
+            episode_returns: list[list[float]] = [[] for _ in range(c.seeds)]
+            start_time = time.perf_counter()
+            updates_before = int(np.asarray(state.num_updates).sum())
+            for loop in range(loops_per_iteration):
+                loop_index = iteration * loops_per_iteration + loop
+                agent_step = loop_index * c.envs_per_seed
+                steps_after = agent_step + c.envs_per_seed
+                train_now = steps_after >= c.learning_starts and (loop_index + 1) % loop_every == 0
+                step_fn = train_step if train_now else collect_step
+                state, actions = step_fn(
+                    state,
+                    *_device_put_step(result),
+                    jnp.float32(trainer.epsilon(agent_step)),
+                    jnp.int32(steps_after),
+                )
+                result = env.step(np.asarray(actions))
+                for seed_index, env_index in zip(*np.nonzero(result.episode_done), strict=True):
+                    value = float(result.episode_return[seed_index, env_index])
+                    episode_returns[seed_index].append(value)
+                    recent.append(value)
+                    logger.write(seed_index, steps_after, "episode_return", value)
+                    logger.write(
+                        seed_index,
+                        steps_after,
+                        "episode_length",
+                        result.episode_length[seed_index, env_index],
+                    )
+                if (loop + 1) % 100 == 0 or loop + 1 == loops_per_iteration:
+                    bar.update(steps_after - bar.n)
+                    if recent:
+                        bar.set_postfix(ret=f"{np.mean(recent[-20:]):.1f}", refresh=False)
+            env.close()
+            jax.block_until_ready(state)
+            elapsed = time.perf_counter() - start_time
+            step = (iteration + 1) * c.iteration_steps
+            _log_iteration(logger, trainer, state, step, elapsed, updates_before, episode_returns)
+            train_returns[iteration] = [np.mean(r) if r else np.nan for r in episode_returns]
+            state = state._replace(
+                loss_sum=jnp.zeros_like(state.loss_sum),
+                q_sum=jnp.zeros_like(state.q_sum),
+            )
+            _check_finite(state, seed_indices)
+            if c.eval_episodes:
+                eval_returns[iteration] = evaluate(trainer, state, iteration, eval_act)
+                logger.write_all(step, "eval_return", eval_returns[iteration])
+                bar.set_postfix(eval=f"{np.mean(eval_returns[iteration]):.1f}", refresh=False)
+            logger.flush()
+    finally:
+        bar.close()
+        logger.close()
+    _summarise(run_dir, c, spec, seed_indices, eval_returns, train_returns)
+    return RunResult(run_dir, state, eval_returns, train_returns)
+
+
+def default_run_dir(config: Config) -> Path:
+    return Path("runs") / f"{config.env}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def _log_iteration(
+    logger: RunLogger,
+    trainer: Trainer,
+    state: SeedState,
+    step: int,
+    elapsed: float,
+    updates_before: int,
+    episode_returns: list[list[float]],
+) -> None:
+    c = trainer.config
+    updates = int(np.asarray(state.num_updates).sum()) - updates_before
+    updates_per_seed = updates // c.seeds
+    if updates_per_seed:
+        logger.write_all(step, "loss", np.asarray(state.loss_sum) / updates_per_seed)
+        logger.write_all(step, "q_mean", np.asarray(state.q_sum) / updates_per_seed)
+    for seed_index, returns in enumerate(episode_returns):
+        if returns:
+            logger.write(seed_index, step, "train_return", float(np.mean(returns)))
+    logger.write_all(step, "epsilon", [trainer.epsilon(step - 1)] * c.seeds)
+    env_steps_per_s = c.iteration_steps * c.seeds / elapsed
+    logger.write_all(step, "env_steps_per_s", [env_steps_per_s] * c.seeds)
+    logger.write_all(step, "updates_per_s", [updates / elapsed] * c.seeds)
+
+
+def _check_finite(state: SeedState, seed_indices: np.ndarray) -> None:
+    bad = np.asarray(state.nonfinite_step)
+    if (bad >= 0).any():
+        details = ", ".join(
+            f"seed {seed_indices[i]} at agent step {bad[i]}" for i in np.nonzero(bad >= 0)[0]
+        )
+        raise NonFiniteLossError(
+            f"The loss became NaN or infinite ({details}); the run stopped. Lower the "
+            "learning rate, clip gradients (--max-grad-norm) or check the rewards."
+        )
+
+
+def _summarise(
+    run_dir: Path,
+    config: Config,
+    spec: EnvSpec,
+    seed_indices: np.ndarray,
+    eval_returns: np.ndarray,
+    train_returns: np.ndarray,
+) -> None:
+    """Prints the per-seed summary table and writes learning_curve.png."""
+    with np.errstate(all="ignore"):
+        rows = [
+            (
+                int(seed),
+                eval_returns[-1, i],
+                np.nanmax(eval_returns[:, i]) if np.isfinite(eval_returns[:, i]).any() else np.nan,
+                train_returns[-1, i],
+            )
+            for i, seed in enumerate(seed_indices)
+        ]
+    print(format_table(("seed", "final eval", "best eval", "final train return"), rows))
+    metric = "eval_return" if config.eval_episodes else "train_return"
+    output = run_dir / "learning_curve.png"
+    plot_learning_curves(run_dir, metric, f"{config.env}: {metric}", spec.frames_per_step, output)
+    print(f"logs: {run_dir} (tensorboard --logdir {run_dir}); curve: {output}")

@@ -1,0 +1,129 @@
+"""Bad input fails before compiling, with a message that says what to change."""
+
+import dataclasses
+import json
+
+import pytest
+
+from experiments import runner
+from experiments.config import Config, ConfigError, validate
+from experiments.presets import PRESETS, get_preset
+from experiments.train import main, parse_args
+
+CARTPOLE = PRESETS["dqn_cartpole"].config
+
+
+@pytest.fixture
+def no_compile(monkeypatch):
+    """Makes any attempt to build the agent fail the test: errors must come first."""
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("the agent was built before the bad input was reported")
+
+    monkeypatch.setattr(runner, "make_agent", forbidden)
+
+
+@pytest.mark.parametrize("name", list(PRESETS))
+def test_every_preset_validates(name):
+    spec = validate(PRESETS[name].config)
+    assert spec.num_actions is not None
+
+
+def test_atari_presets_follow_their_protocols():
+    dopamine, nature, zoo = (
+        PRESETS[n].config for n in ("dqn_atari_dopamine", "dqn_atari_nature", "dqn_atari_zoo")
+    )
+    assert (dopamine.atari_protocol, nature.atari_protocol, zoo.atari_protocol) == (
+        "dopamine",
+        "nature",
+        "zoo",
+    )
+    assert (dopamine.learning_rate, dopamine.optimizer_eps, dopamine.loss) == (6.25e-5, 1.5e-4, "mse")
+    assert (dopamine.target_update_period, dopamine.learning_starts) == (8_000, 20_000)
+    assert (nature.optimizer, nature.learning_rate, nature.loss) == ("rmsprop", 2.5e-4, "huber")
+    assert nature.target_update_period // nature.update_period == 10_000  # updates
+    assert nature.total_steps * 4 == 50_000_000  # frames
+    assert dopamine.total_steps * 4 == 200_000_000
+
+
+@pytest.mark.parametrize(
+    ("override", "fragment"),
+    [
+        ({"env": "CartPol-v1"}, "CartPole-v1"),
+        ({"replay_capacity": -5}, "replay_capacity=-5"),
+        ({"batch_size": 2_000}, "learning_starts"),
+        ({"epsilon_end": 1.5}, "epsilon_end=1.5"),
+        ({"eval_epsilon": -0.1}, "eval_epsilon=-0.1"),
+        ({"gamma": 1.2}, "gamma=1.2"),
+        ({"total_steps": 1_001}, "multiple of iteration_steps"),
+        ({"target_update_tau": 0.0}, "target_update_tau"),
+        ({"learning_rate": -1.0}, "learning_rate"),
+        ({"network": "nature_cnn"}, "--network mlp"),
+        ({"env": "Pendulum-v1"}, "discrete actions"),
+        ({"env": "Pong-v5"}, "--network nature_cnn"),
+    ],
+)
+def test_bad_values_raise_before_compiling(override, fragment, no_compile, tmp_path):
+    config = dataclasses.replace(CARTPOLE, run_dir=str(tmp_path / "run"), **override)
+    with pytest.raises(ConfigError, match=fragment.replace("(", r"\(")):
+        runner.train(config)
+    assert not (tmp_path / "run").exists()
+
+
+def test_unknown_preset_suggests_close_names():
+    with pytest.raises(ConfigError, match="dqn_cartpole"):
+        get_preset("dqn_cartpol")
+
+
+def test_cli_overrides_fields_of_the_preset():
+    preset, config = parse_args(
+        ["--preset", "dqn_atari_nature", "--env", "Breakout-v5", "--seeds", "3",
+         "--total-steps", "1000", "--iteration-steps", "500", "--run-dir", "x", "--double-q"]
+    )
+    expected = dataclasses.replace(
+        PRESETS["dqn_atari_nature"].config,
+        env="Breakout-v5", seeds=3, total_steps=1000, iteration_steps=500, run_dir="x",
+        double_q=True,
+    )
+    assert (preset, config) == ("dqn_atari_nature", expected)
+
+
+def test_cli_unknown_field_fails(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        parse_args(["--learning-rat", "0.1"])
+    assert exit_info.value.code != 0
+    assert "learning-rat" in capsys.readouterr().err
+
+
+def test_cli_reports_unknown_preset_and_env(capsys, no_compile):
+    assert main(["--preset", "dqn_atari_natur"]) == 2
+    assert "dqn_atari_nature" in capsys.readouterr().err
+    assert main(["--env", "CartPol-v1"]) == 2
+    assert "CartPole-v1" in capsys.readouterr().err
+
+
+def test_help_lists_presets_and_documents_fields(capsys):
+    with pytest.raises(SystemExit):
+        parse_args(["--help"])
+    text = capsys.readouterr().out
+    for name in PRESETS:
+        assert name in text
+    assert "Transitions stored per seed" in text  # a field docstring
+    assert "--total-steps" in text
+
+
+def test_run_dir_of_another_run_is_refused(tmp_path, no_compile):
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    other = dataclasses.replace(CARTPOLE, learning_rate=0.5)
+    record = {"config": json.loads(json.dumps(dataclasses.asdict(other)))}
+    (run_dir / "config.json").write_text(json.dumps(record))
+    before = (run_dir / "config.json").read_text()
+    with pytest.raises(ConfigError, match="learning_rate"):
+        runner.train(CARTPOLE, run_dir=run_dir)
+    assert (run_dir / "config.json").read_text() == before
+
+
+def test_config_is_frozen():
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        Config().seeds = 3  # type: ignore[misc]
