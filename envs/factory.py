@@ -15,12 +15,16 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import os
+import warnings
 from typing import Literal, NamedTuple
 
 import envpool
 import envpool.registration
 import numpy as np
 from gymnasium import spaces
+
+# envpool builds its spaces from float64 bounds; gymnasium warns on every cast to float32.
+warnings.filterwarnings("ignore", message=".*precision lowered by casting", category=UserWarning)
 
 Suite = Literal["atari", "mujoco", "classic"]
 LifeLoss = Literal["off", "terminal", "discount"]

@@ -185,8 +185,7 @@ def validate(config: Config) -> EnvSpec:
     )
     _check(
         c.learning_starts < c.replay_capacity,
-        f"learning_starts={c.learning_starts} must be below replay_capacity="
-        f"{c.replay_capacity}.",
+        f"learning_starts={c.learning_starts} must be below replay_capacity={c.replay_capacity}.",
     )
     spec = env_spec(c.env, c.seeds, c.envs_per_seed, c.atari_protocol)
     _check(

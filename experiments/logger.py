@@ -70,8 +70,7 @@ def check_run_dir(run_dir: Path, config: Config) -> None:
     if differing:
         details = ", ".join(f"{k}: {stored.get(k)!r} -> {current.get(k)!r}" for k in differing)
         raise ConfigError(
-            f"{run_dir} holds another run's config (differs in {details}); "
-            "pass a new --run-dir."
+            f"{run_dir} holds another run's config (differs in {details}); pass a new --run-dir."
         )
     raise ConfigError(f"{run_dir} already holds this run; pass a new --run-dir to start over.")
 
@@ -121,7 +120,9 @@ def read_metrics(run_dir: Path, metric: str) -> dict[int, tuple[np.ndarray, np.n
     with (Path(run_dir) / METRICS_FILE).open(newline="") as file:
         for row in csv.DictReader(file):
             if row["metric"] == metric:
-                rows.setdefault(int(row["seed"]), []).append((int(row["step"]), float(row["value"])))
+                rows.setdefault(int(row["seed"]), []).append(
+                    (int(row["step"]), float(row["value"]))
+                )
     result = {}
     for seed, pairs in sorted(rows.items()):
         pairs.sort(key=lambda pair: pair[0])
@@ -147,7 +148,9 @@ def plot_learning_curves(
     if common is not None and len(curves) > 1:
         mean = np.mean([values for _, values in curves.values()], axis=0)
         axis.plot(common, mean, color="black", linewidth=2.2, label="mean")
-    axis.set_xlabel("agent steps per seed" + (f" (x{frames_per_step} frames)" if frames_per_step > 1 else ""))
+    axis.set_xlabel(
+        "agent steps per seed" + (f" (x{frames_per_step} frames)" if frames_per_step > 1 else "")
+    )
     axis.set_ylabel(metric.replace("_", " "))
     axis.set_title(title)
     axis.grid(alpha=0.3)

@@ -15,6 +15,7 @@ class Preset(NamedTuple):
     config: Config
     description: str
 
+
 _ATARI_BASE = Config(
     env="Pong-v5",
     seeds=5,  # Dopamine's baseline data has 5 runs per game

@@ -130,8 +130,13 @@ class Trainer:
     @classmethod
     def create(cls, config: Config) -> "Trainer":
         spec = validate(config)
-        return cls(config, spec, make_agent(config, spec), make_replay(config, spec),
-                   seed_axis_mode(config))
+        return cls(
+            config,
+            spec,
+            make_agent(config, spec),
+            make_replay(config, spec),
+            seed_axis_mode(config),
+        )
 
     # Per-seed pure functions ---------------------------------------------------------
 
@@ -274,8 +279,13 @@ def evaluate(trainer: Trainer, state: SeedState, iteration: int, eval_act: Calla
     counter = 0
     while not finished.all():
         obs_stack, actions = eval_act(
-            state.agent, obs_stack, jnp.asarray(result.obs), jnp.asarray(result.first), keys,
-            epsilon, counter,
+            state.agent,
+            obs_stack,
+            jnp.asarray(result.obs),
+            jnp.asarray(result.first),
+            keys,
+            epsilon,
+            counter,
         )
         result = env.step(np.asarray(actions))
         newly = result.episode_done & ~finished

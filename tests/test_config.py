@@ -38,7 +38,11 @@ def test_atari_presets_follow_their_protocols():
         "nature",
         "zoo",
     )
-    assert (dopamine.learning_rate, dopamine.optimizer_eps, dopamine.loss) == (6.25e-5, 1.5e-4, "mse")
+    assert (dopamine.learning_rate, dopamine.optimizer_eps, dopamine.loss) == (
+        6.25e-5,
+        1.5e-4,
+        "mse",
+    )
     assert (dopamine.target_update_period, dopamine.learning_starts) == (8_000, 20_000)
     assert (nature.optimizer, nature.learning_rate, nature.loss) == ("rmsprop", 2.5e-4, "huber")
     assert nature.target_update_period // nature.update_period == 10_000  # updates
@@ -77,12 +81,29 @@ def test_unknown_preset_suggests_close_names():
 
 def test_cli_overrides_fields_of_the_preset():
     preset, config = parse_args(
-        ["--preset", "dqn_atari_nature", "--env", "Breakout-v5", "--seeds", "3",
-         "--total-steps", "1000", "--iteration-steps", "500", "--run-dir", "x", "--double-q"]
+        [
+            "--preset",
+            "dqn_atari_nature",
+            "--env",
+            "Breakout-v5",
+            "--seeds",
+            "3",
+            "--total-steps",
+            "1000",
+            "--iteration-steps",
+            "500",
+            "--run-dir",
+            "x",
+            "--double-q",
+        ]
     )
     expected = dataclasses.replace(
         PRESETS["dqn_atari_nature"].config,
-        env="Breakout-v5", seeds=3, total_steps=1000, iteration_steps=500, run_dir="x",
+        env="Breakout-v5",
+        seeds=3,
+        total_steps=1000,
+        iteration_steps=500,
+        run_dir="x",
         double_q=True,
     )
     assert (preset, config) == ("dqn_atari_nature", expected)

@@ -1,0 +1,130 @@
+"""End-to-end runs of the training loop: outputs, seed equivalence, failures, learning."""
+
+import csv
+import dataclasses
+import json
+
+import jax
+import numpy as np
+import pytest
+
+from experiments.presets import PRESETS
+from experiments.runner import NonFiniteLossError, train
+
+TINY_CARTPOLE = dataclasses.replace(
+    PRESETS["dqn_cartpole"].config,
+    seeds=2,
+    total_steps=600,
+    iteration_steps=300,
+    learning_starts=100,
+    batch_size=32,
+    replay_capacity=1_000,
+    eval_episodes=2,
+    mlp_hidden=(32, 32),
+    target_update_period=50,
+    progress=False,
+)
+
+
+def _rows(run_dir):
+    with (run_dir / "metrics.csv").open(newline="") as file:
+        return list(csv.DictReader(file))
+
+
+def test_cartpole_run_writes_every_output(tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    result = train(TINY_CARTPOLE, "dqn_cartpole", run_dir)
+    out = capsys.readouterr().out
+    assert "MiB per seed" in out and "final eval" in out
+
+    rows = _rows(run_dir)
+    assert list(rows[0]) == ["seed", "step", "metric", "value"]
+    metrics = {row["metric"] for row in rows}
+    expected = {"episode_return", "episode_length", "eval_return", "train_return", "loss"}
+    expected |= {"q_mean", "epsilon", "env_steps_per_s", "updates_per_s"}
+    assert expected <= metrics
+    assert {row["seed"] for row in rows} == {"0", "1"}
+    eval_rows = [row for row in rows if row["metric"] == "eval_return"]
+    assert sorted((int(r["seed"]), int(r["step"])) for r in eval_rows) == [
+        (0, 300),
+        (0, 600),
+        (1, 300),
+        (1, 600),
+    ]
+    np.testing.assert_allclose(
+        sorted(float(r["value"]) for r in eval_rows if r["step"] == "600"),
+        sorted(result.eval_returns[-1]),
+    )
+    # CartPole pays 1 per step: each episode's return equals its length.
+    returns = [float(r["value"]) for r in rows if r["metric"] == "episode_return"]
+    lengths = [float(r["value"]) for r in rows if r["metric"] == "episode_length"]
+    assert returns == lengths and all(1 <= r <= 500 for r in returns)
+
+    record = json.loads((run_dir / "config.json").read_text())
+    assert record["config"]["seeds"] == 2 and record["preset"] == "dqn_cartpole"
+    assert record["versions"]["jax"] == jax.__version__ and record["git_commit"]
+    for seed in (0, 1):
+        assert list((run_dir / "tensorboard" / f"seed_{seed}").glob("events.out.tfevents.*"))
+    assert (run_dir / "learning_curve.png").stat().st_size > 10_000
+
+
+def test_vmapped_seeds_equal_single_seed_runs(tmp_path):
+    """3 seeds in one program == each seed run alone (same keys and environments)."""
+    config = dataclasses.replace(TINY_CARTPOLE, seeds=3, eval_episodes=0, seed_axis="vmap")
+    together = train(config, run_dir=tmp_path / "together").state
+    for index in range(3):
+        alone_config = dataclasses.replace(config, seeds=1, seed_offset=index)
+        alone = train(alone_config, run_dir=tmp_path / f"alone{index}").state
+        jax.tree.map(
+            lambda a, b, i=index: np.testing.assert_array_equal(a[i], b[0]),
+            together.agent.params,
+            alone.agent.params,
+        )
+        np.testing.assert_array_equal(together.replay.frames[index], alone.replay.frames[0])
+
+
+def test_sequential_seed_map_equals_vmap(tmp_path):
+    config = dataclasses.replace(TINY_CARTPOLE, eval_episodes=0)
+    vmapped = train(dataclasses.replace(config, seed_axis="vmap"), run_dir=tmp_path / "v").state
+    mapped = train(dataclasses.replace(config, seed_axis="map"), run_dir=tmp_path / "m").state
+    jax.tree.map(np.testing.assert_array_equal, vmapped.agent.params, mapped.agent.params)
+
+
+def test_nonfinite_loss_stops_naming_seed_and_step(tmp_path):
+    config = dataclasses.replace(TINY_CARTPOLE, learning_rate=1e20, eval_episodes=0)
+    with pytest.raises(NonFiniteLossError, match=r"seed 0 at agent step \d+"):
+        train(config, run_dir=tmp_path / "run")
+    assert (tmp_path / "run" / "metrics.csv").exists()
+
+
+@pytest.mark.slow
+def test_tiny_pong_run_end_to_end(tmp_path, capsys):
+    config = dataclasses.replace(
+        PRESETS["dqn_atari_dopamine"].config,
+        seeds=2,
+        total_steps=400,
+        iteration_steps=200,
+        replay_capacity=1_000,
+        learning_starts=100,
+        target_update_period=40,
+        progress=False,
+    )
+    run_dir = tmp_path / "pong"
+    result = train(config, "dqn_atari_dopamine", run_dir)
+    out = capsys.readouterr().out
+    assert "1,600 frames" in out
+    bytes_per_seed = 1_000 * 84 * 84
+    assert f"{bytes_per_seed / 2**20:,.1f} MiB per seed" in out
+    metrics = {row["metric"] for row in _rows(run_dir)}
+    assert {"loss", "q_mean", "epsilon", "env_steps_per_s"} <= metrics
+    assert result.state.replay.frames.shape == (2, 1_000, 84, 84)
+    assert np.isfinite(np.asarray(result.state.loss_sum)).all()
+
+
+@pytest.mark.slow
+def test_dqn_learns_cartpole(tmp_path):
+    """The preset's budget: evaluation return >= 400 for at least 3 of 4 seeds."""
+    config = dataclasses.replace(PRESETS["dqn_cartpole"].config, seeds=4, progress=False)
+    result = train(config, "dqn_cartpole", run_dir=tmp_path / "run")
+    best = np.nanmax(result.eval_returns, axis=0)
+    assert (best >= 400).sum() >= 3, best
