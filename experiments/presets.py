@@ -51,7 +51,8 @@ DQN_CARTPOLE = Config(
     learning_starts=1_000,
     update_period=1,
 )
-DQN_CARTPOLE_DOC = """DQN on CartPole-v1, tuned here to solve it in 30k steps: MLP 256-256, Adam 1e-3, MSE,
+DQN_CARTPOLE_DOC = """\
+DQN on CartPole-v1, tuned here to solve it in 30k steps: MLP 256-256, Adam 1e-3, MSE,
 hard target copy every 500 steps, epsilon 1 -> 0.05 over 10k steps, greedy evaluation of
 10 episodes every 2.5k steps."""
 
@@ -71,7 +72,8 @@ DQN_ATARI_DOPAMINE = dataclasses.replace(
     epsilon_decay_steps=250_000,
     learning_starts=20_000,
 )
-DQN_ATARI_DOPAMINE_DOC = """Dopamine's JAX DQN (dqn.gin) under the Machado protocol: sticky actions 0.25, Adam 6.25e-5
+DQN_ATARI_DOPAMINE_DOC = """\
+Dopamine's JAX DQN (dqn.gin) under the Machado protocol: sticky actions 0.25, Adam 6.25e-5
 (eps 1.5e-4), MSE, 1M replay, learning starts 20k, update every 4 steps, target copy every
 8k steps, epsilon 1 -> 0.01 over 250k steps after learning starts, 200 iterations of 250k
 steps (200M frames). The reported score is the mean training return of each iteration, so
@@ -98,7 +100,8 @@ DQN_ATARI_NATURE = dataclasses.replace(
     epsilon_decay_steps=250_000,  # 1M frames
     learning_starts=50_000,
 )
-DQN_ATARI_NATURE_DOC = """Nature DQN (Mnih et al. 2015): deterministic ALE with 1-30 no-ops, life loss ends the
+DQN_ATARI_NATURE_DOC = """\
+Nature DQN (Mnih et al. 2015): deterministic ALE with 1-30 no-ops, life loss ends the
 training episode, sign-clipped rewards, VALID padding, centered RMSProp 2.5e-4 (decay 0.95,
 min squared gradient 0.01 inside the square root), Huber (TD error clipped to [-1, 1]),
 1M replay, learning starts 50k, update every 4 steps, target every 10k updates, epsilon
@@ -126,7 +129,8 @@ DQN_ATARI_ZOO = dataclasses.replace(
     epsilon_decay_steps=1_000_000,  # 2% of 200M frames
     learning_starts=50_000,
 )
-DQN_ATARI_ZOO_DOC = """DQN Zoo's DQN (run_atari.py flags; unverified against the source here): 1-30 no-ops, no
+DQN_ATARI_ZOO_DOC = """\
+DQN Zoo's DQN (run_atari.py flags; unverified against the source here): 1-30 no-ops, no
 sticky actions, life loss gives discount 0 without ending the episode, rewards clipped to
 [-1, 1], centered RMSProp 2.5e-4 with eps 0.01/32^2, TD-error gradient clipped to 1/32 (the
 gradient of Huber with delta 1/32), global gradient norm 10, learning starts 50k, update

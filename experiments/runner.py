@@ -15,7 +15,7 @@ import optax
 from tqdm import tqdm
 
 from agents import Agent, DQNState, make_dqn, make_optimizer
-from envs import ATARI_PROTOCOLS, EnvSpec, StepResult, make_env
+from envs import EnvSpec, StepResult, make_env
 from experiments.config import Config, validate
 from experiments.logger import (
     CONFIG_FILE,
@@ -28,7 +28,7 @@ from experiments.logger import (
 from experiments.replay import Replay, ReplayState, stack_frames
 from networks import MLP, NatureCNN, QNetwork
 
-_EVAL_STREAM = 1  # environment-seed stream of evaluation pools (training uses 0)
+_EVAL_STREAM = 1  # key and environment-seed stream of evaluation (training uses 0)
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -253,21 +253,18 @@ def _device_put_step(result: StepResult) -> tuple:
 def evaluate(trainer: Trainer, state: SeedState, iteration: int, eval_act: Callable) -> np.ndarray:
     """Mean return of `eval_episodes` episodes per seed on a fresh pool, (seeds,)."""
     c = trainer.config
-    cap = None
-    if trainer.spec.suite == "atari":
-        cap = ATARI_PROTOCOLS[c.atari_protocol].eval_max_episode_steps
     env = make_env(
         c.env,
         c.seeds,
         c.eval_episodes,
         derive_env_seed(c.seed, iteration, _EVAL_STREAM),
         atari_protocol=c.atari_protocol,
-        evaluation=True,
-        max_episode_steps=cap,
+        evaluation=True,  # the protocol's evaluation cap, no life-loss terminals
         seed_offset=c.seed_offset,
     )
-    keys = jax.vmap(lambda k: jax.random.fold_in(k, iteration))(
-        seed_keys(c.seed + 1, np.arange(c.seed_offset, c.seed_offset + c.seeds))
+    seed_indices = np.arange(c.seed_offset, c.seed_offset + c.seeds)
+    keys = jax.vmap(lambda k: jax.random.fold_in(jax.random.fold_in(k, _EVAL_STREAM), iteration))(
+        seed_keys(c.seed, seed_indices)
     )
     obs_stack = jnp.zeros(
         (c.seeds, c.eval_episodes, *trainer.replay.obs_shape), trainer.spec.frame_dtype
