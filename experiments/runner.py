@@ -295,10 +295,10 @@ def evaluate(trainer: Trainer, state: SeedState, iteration: int, eval_act: Calla
 
 def train(config: Config, preset: str = "custom", run_dir: str | Path | None = None) -> RunResult:
     """Trains `config.seeds` seeds in one program; writes logs to the run dir."""
+    run_dir = Path(run_dir or config.run_dir or default_run_dir(config))
+    check_run_dir(run_dir, config)
     trainer = Trainer.create(config)
     c, spec = trainer.config, trainer.spec
-    run_dir = Path(run_dir or c.run_dir or default_run_dir(c))
-    check_run_dir(run_dir, c)
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / CONFIG_FILE).write_text(json.dumps(run_record(c, preset), indent=2) + "\n")
     frames = spec.frames_per_step
