@@ -154,7 +154,8 @@ def plot_learning_curves(
     axis.set_ylabel(metric.replace("_", " "))
     axis.set_title(title)
     axis.grid(alpha=0.3)
-    axis.legend(fontsize=7, ncol=2)
+    if curves:
+        axis.legend(fontsize=7, ncol=2)
     figure.tight_layout()
     figure.savefig(output, dpi=120)
     plt.close(figure)
