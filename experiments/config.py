@@ -104,6 +104,10 @@ class Config:
     """Directory for logs and results; empty picks runs/<env>-<timestamp>."""
     progress: bool = True
     """Show a progress bar."""
+    checkpoint_every: int = 1
+    """Iterations between checkpoints (the last iteration is always saved); 0 disables."""
+    keep_checkpoints: int = 2
+    """Checkpoints kept; older ones are deleted."""
 
     @property
     def iterations(self) -> int:
@@ -151,6 +155,8 @@ def validate(config: Config) -> EnvSpec:
         f"target_update_period={c.target_update_period} must be a multiple of "
         f"update_period={c.update_period} (targets sync after a whole number of updates).",
     )
+    _check(c.checkpoint_every >= 0, f"checkpoint_every={c.checkpoint_every}: use 0 or more.")
+    _check(c.keep_checkpoints >= 1, f"keep_checkpoints={c.keep_checkpoints}: keep at least 1.")
     _check(c.eval_episodes >= 0, f"eval_episodes={c.eval_episodes}: use 0 or more.")
     for name in ("epsilon_start", "epsilon_end", "eval_epsilon"):
         value = getattr(c, name)

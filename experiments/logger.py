@@ -54,11 +54,16 @@ def run_record(config: Config, preset: str) -> dict:
     }
 
 
-def check_run_dir(run_dir: Path, config: Config) -> None:
-    """Refuses a run dir that already holds a run, naming the fields that differ."""
+# Fields that may change when a run is resumed: a longer budget extends the run.
+RESUMABLE_FIELDS = frozenset({"total_steps", "run_dir", "progress", "checkpoint_every"})
+
+
+def check_run_dir(run_dir: Path, config: Config) -> bool:
+    """True if run_dir holds this run (to resume), False if it holds none; raises
+    ConfigError naming the differing fields if it holds another run."""
     path = run_dir / CONFIG_FILE
     if not path.exists():
-        return
+        return False
     try:
         stored = json.loads(path.read_text())["config"]
     except (json.JSONDecodeError, KeyError, TypeError):
@@ -66,30 +71,50 @@ def check_run_dir(run_dir: Path, config: Config) -> None:
             f"{path} exists but is not a config this library wrote; pass another --run-dir."
         ) from None
     current = config_dict(config)
-    differing = sorted(k for k in set(stored) | set(current) if stored.get(k) != current.get(k))
+    differing = sorted(
+        k
+        for k in set(stored) | set(current)
+        if stored.get(k) != current.get(k) and k not in RESUMABLE_FIELDS
+    )
     if differing:
         details = ", ".join(f"{k}: {stored.get(k)!r} -> {current.get(k)!r}" for k in differing)
         raise ConfigError(
-            f"{run_dir} holds another run's config (differs in {details}); pass a new --run-dir."
+            f"{run_dir} holds a run with another config (differs in {details}). Resume it "
+            "with its own settings (only --total-steps may grow) or pass a new --run-dir."
         )
-    raise ConfigError(f"{run_dir} already holds this run; pass a new --run-dir to start over.")
+    return True
 
 
 class RunLogger:
     """Writes scalars for every seed to TensorBoard (one writer per seed) and metrics.csv."""
 
-    def __init__(self, run_dir: Path, num_seeds: int, seed_offset: int = 0):
+    def __init__(
+        self,
+        run_dir: Path,
+        num_seeds: int,
+        seed_offset: int = 0,
+        resume_at: tuple[int, int] | None = None,
+    ):
+        """`resume_at` = (agent step, metrics.csv bytes) of the checkpoint a run resumes
+        from: what was logged after it is discarded, so the logs equal an uninterrupted
+        run's. None starts fresh logs."""
         self.run_dir = run_dir
         run_dir.mkdir(parents=True, exist_ok=True)
         self._seed_ids = [seed_offset + i for i in range(num_seeds)]
+        purge_step = resume_at[0] + 1 if resume_at else 0
         self._writers = [
-            SummaryWriter(str(run_dir / "tensorboard" / f"seed_{s}")) for s in self._seed_ids
+            SummaryWriter(str(run_dir / "tensorboard" / f"seed_{s}"), purge_step=purge_step)
+            for s in self._seed_ids
         ]
         path = run_dir / METRICS_FILE
-        is_new = not path.exists()
-        self._csv_file = path.open("a", newline="")
-        self._csv = csv.writer(self._csv_file)
-        if is_new:
+        if resume_at and path.exists():
+            with path.open("r+b") as file:
+                file.truncate(resume_at[1])
+            self._csv_file = path.open("a", newline="")
+            self._csv = csv.writer(self._csv_file)
+        else:
+            self._csv_file = path.open("w", newline="")
+            self._csv = csv.writer(self._csv_file)
             self._csv.writerow(METRICS_COLUMNS)
 
     def write(self, seed_index: int, step: int, metric: str, value: float) -> None:
@@ -103,10 +128,12 @@ class RunLogger:
         for index, value in enumerate(values):
             self.write(index, step, metric, value)
 
-    def flush(self) -> None:
+    def flush(self) -> int:
+        """Writes everything out; returns the size of metrics.csv in bytes."""
         self._csv_file.flush()
         for writer in self._writers:
             writer.flush()
+        return self._csv_file.tell()
 
     def close(self) -> None:
         self._csv_file.close()

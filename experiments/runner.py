@@ -16,7 +16,8 @@ from tqdm import tqdm
 
 from agents import Agent, DQNState, make_dqn, make_optimizer
 from envs import EnvSpec, StepResult, make_env
-from experiments.config import Config, validate
+from experiments.checkpoint import Checkpointer, nan_to_none, none_to_nan
+from experiments.config import Config, ConfigError, validate
 from experiments.logger import (
     CONFIG_FILE,
     RunLogger,
@@ -293,15 +294,134 @@ def evaluate(trainer: Trainer, state: SeedState, iteration: int, eval_act: Calla
     return returns.mean(axis=1)
 
 
+def _train_iteration(
+    trainer: Trainer,
+    state: SeedState,
+    iteration: int,
+    logger: RunLogger,
+    bar: tqdm,
+    step_fns: tuple[Callable, Callable],
+) -> tuple[SeedState, list[list[float]], float]:
+    """One iteration on a freshly created pool: (state, episode returns per seed, seconds)."""
+    c = trainer.config
+    collect_step, train_step = step_fns
+    loop_every, _ = trainer.updates_per_loop_step()
+    loops_per_iteration = c.iteration_steps // c.envs_per_seed
+    env = make_env(
+        c.env,
+        c.seeds,
+        c.envs_per_seed,
+        derive_env_seed(c.seed, iteration, 0),
+        atari_protocol=c.atari_protocol,
+        seed_offset=c.seed_offset,
+    )
+    result = env.reset()
+    episode_returns: list[list[float]] = [[] for _ in range(c.seeds)]
+    start_time = time.perf_counter()
+    for loop in range(loops_per_iteration):
+        loop_index = iteration * loops_per_iteration + loop
+        agent_step = loop_index * c.envs_per_seed
+        steps_after = agent_step + c.envs_per_seed
+        train_now = steps_after >= c.learning_starts and (loop_index + 1) % loop_every == 0
+        state, actions = (train_step if train_now else collect_step)(
+            state,
+            *_device_put_step(result),
+            jnp.float32(trainer.epsilon(agent_step)),
+            jnp.int32(steps_after),
+        )
+        result = env.step(np.asarray(actions))
+        for seed_index, env_index in zip(*np.nonzero(result.episode_done), strict=True):
+            value = float(result.episode_return[seed_index, env_index])
+            episode_returns[seed_index].append(value)
+            logger.write(seed_index, steps_after, "episode_return", value)
+            length = result.episode_length[seed_index, env_index]
+            logger.write(seed_index, steps_after, "episode_length", length)
+        if (loop + 1) % 100 == 0 or loop + 1 == loops_per_iteration:
+            bar.update(steps_after - bar.n)
+            recent = [r for returns in episode_returns for r in returns[-5:]]
+            if recent:
+                bar.set_postfix(ret=f"{np.mean(recent):.1f}", refresh=False)
+    env.close()
+    jax.block_until_ready(state)
+    return state, episode_returns, time.perf_counter() - start_time
+
+
 def train(config: Config, preset: str = "custom", run_dir: str | Path | None = None) -> RunResult:
-    """Trains `config.seeds` seeds in one program; writes logs to the run dir."""
+    """Trains `config.seeds` seeds in one program, logging to the run dir and saving a
+    checkpoint every `checkpoint_every` iterations. A run dir that holds this run (same
+    config; `total_steps` may grow) is resumed from its latest readable checkpoint."""
     run_dir = Path(run_dir or config.run_dir or default_run_dir(config))
-    check_run_dir(run_dir, config)
+    resuming = check_run_dir(run_dir, config)
     trainer = Trainer.create(config)
     c, spec = trainer.config, trainer.spec
+    seed_indices = np.arange(c.seed_offset, c.seed_offset + c.seeds)
+    state = trainer.init(seed_keys(c.seed, seed_indices))
+    checkpointer = Checkpointer(run_dir, c.keep_checkpoints)
+    eval_returns = np.full((c.iterations, c.seeds), np.nan)
+    train_returns = np.full((c.iterations, c.seeds), np.nan)
+    start_iteration, resume_at = 0, None
+    restored = checkpointer.restore_latest(state) if resuming else None
+    if restored is not None:
+        start_iteration, state, metadata = restored
+        if start_iteration > c.iterations:
+            raise ConfigError(
+                f"{run_dir} has a checkpoint after {start_iteration} iterations, more than "
+                f"total_steps={c.total_steps} allows; pass --total-steps "
+                f"{start_iteration * c.iteration_steps} or more."
+            )
+        eval_returns[:start_iteration] = none_to_nan(metadata["eval_returns"])
+        train_returns[:start_iteration] = none_to_nan(metadata["train_returns"])
+        resume_at = (start_iteration * c.iteration_steps, metadata["metrics_bytes"])
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / CONFIG_FILE).write_text(json.dumps(run_record(c, preset), indent=2) + "\n")
-    frames = spec.frames_per_step
+    _print_header(trainer, preset, start_iteration)
+    logger = RunLogger(run_dir, c.seeds, c.seed_offset, resume_at)
+    loop_every, updates_per_call = trainer.updates_per_loop_step()
+    step_fns = (trainer.step_fn(0), trainer.step_fn(updates_per_call))
+    eval_act = trainer.eval_act
+    bar = tqdm(
+        total=c.total_steps,
+        initial=start_iteration * c.iteration_steps,
+        unit="step",
+        disable=not c.progress,
+        dynamic_ncols=True,
+    )
+    try:
+        for iteration in range(start_iteration, c.iterations):
+            updates_before = int(np.asarray(state.num_updates).sum())
+            state, episode_returns, elapsed = _train_iteration(
+                trainer, state, iteration, logger, bar, step_fns
+            )
+            step = (iteration + 1) * c.iteration_steps
+            _log_iteration(logger, trainer, state, step, elapsed, updates_before, episode_returns)
+            train_returns[iteration] = [np.mean(r) if r else np.nan for r in episode_returns]
+            state = state._replace(
+                loss_sum=jnp.zeros_like(state.loss_sum), q_sum=jnp.zeros_like(state.q_sum)
+            )
+            _check_finite(state, seed_indices)  # before saving: the last good checkpoint stays
+            if c.eval_episodes:
+                eval_returns[iteration] = evaluate(trainer, state, iteration, eval_act)
+                logger.write_all(step, "eval_return", eval_returns[iteration])
+                bar.set_postfix(eval=f"{np.mean(eval_returns[iteration]):.1f}", refresh=False)
+            metrics_bytes = logger.flush()
+            done = iteration + 1
+            if c.checkpoint_every and (done % c.checkpoint_every == 0 or done == c.iterations):
+                metadata = {
+                    "metrics_bytes": metrics_bytes,
+                    "eval_returns": nan_to_none(eval_returns[:done]),
+                    "train_returns": nan_to_none(train_returns[:done]),
+                }
+                checkpointer.save(done, state, metadata)
+    finally:
+        bar.close()
+        logger.close()
+        checkpointer.close()
+    _summarise(run_dir, c, spec, seed_indices, eval_returns, train_returns)
+    return RunResult(run_dir, state, eval_returns, train_returns)
+
+
+def _print_header(trainer: Trainer, preset: str, start_iteration: int) -> None:
+    c, frames = trainer.config, trainer.spec.frames_per_step
     print(
         f"{preset}: {c.env}, {c.seeds} seeds x {c.envs_per_seed} envs, "
         f"{c.total_steps:,} agent steps per seed"
@@ -313,81 +433,8 @@ def train(config: Config, preset: str = "custom", run_dir: str | Path | None = N
         f"{trainer.replay.bytes_per_seed() / 2**20:,.1f} MiB per seed "
         f"({trainer.replay.bytes_per_seed() * c.seeds / 2**30:.2f} GiB for all seeds)"
     )
-    seed_indices = np.arange(c.seed_offset, c.seed_offset + c.seeds)
-    state = trainer.init(seed_keys(c.seed, seed_indices))
-    logger = RunLogger(run_dir, c.seeds, c.seed_offset)
-    loop_every, updates_per_call = trainer.updates_per_loop_step()
-    train_step = trainer.step_fn(updates_per_call)
-    collect_step = trainer.step_fn(0)
-    eval_act = trainer.eval_act
-    loops_per_iteration = c.iteration_steps // c.envs_per_seed
-    eval_returns = np.full((c.iterations, c.seeds), np.nan)
-    train_returns = np.full((c.iterations, c.seeds), np.nan)
-    recent: list[float] = []
-    bar = tqdm(total=c.total_steps, unit="step", disable=not c.progress, dynamic_ncols=True)
-    try:
-        for iteration in range(c.iterations):
-            env = make_env(
-                c.env,
-                c.seeds,
-                c.envs_per_seed,
-                derive_env_seed(c.seed, iteration, 0),
-                atari_protocol=c.atari_protocol,
-                seed_offset=c.seed_offset,
-            )
-            result = env.reset()
-            episode_returns: list[list[float]] = [[] for _ in range(c.seeds)]
-            start_time = time.perf_counter()
-            updates_before = int(np.asarray(state.num_updates).sum())
-            for loop in range(loops_per_iteration):
-                loop_index = iteration * loops_per_iteration + loop
-                agent_step = loop_index * c.envs_per_seed
-                steps_after = agent_step + c.envs_per_seed
-                train_now = steps_after >= c.learning_starts and (loop_index + 1) % loop_every == 0
-                step_fn = train_step if train_now else collect_step
-                state, actions = step_fn(
-                    state,
-                    *_device_put_step(result),
-                    jnp.float32(trainer.epsilon(agent_step)),
-                    jnp.int32(steps_after),
-                )
-                result = env.step(np.asarray(actions))
-                for seed_index, env_index in zip(*np.nonzero(result.episode_done), strict=True):
-                    value = float(result.episode_return[seed_index, env_index])
-                    episode_returns[seed_index].append(value)
-                    recent.append(value)
-                    logger.write(seed_index, steps_after, "episode_return", value)
-                    logger.write(
-                        seed_index,
-                        steps_after,
-                        "episode_length",
-                        result.episode_length[seed_index, env_index],
-                    )
-                if (loop + 1) % 100 == 0 or loop + 1 == loops_per_iteration:
-                    bar.update(steps_after - bar.n)
-                    if recent:
-                        bar.set_postfix(ret=f"{np.mean(recent[-20:]):.1f}", refresh=False)
-            env.close()
-            jax.block_until_ready(state)
-            elapsed = time.perf_counter() - start_time
-            step = (iteration + 1) * c.iteration_steps
-            _log_iteration(logger, trainer, state, step, elapsed, updates_before, episode_returns)
-            train_returns[iteration] = [np.mean(r) if r else np.nan for r in episode_returns]
-            state = state._replace(
-                loss_sum=jnp.zeros_like(state.loss_sum),
-                q_sum=jnp.zeros_like(state.q_sum),
-            )
-            _check_finite(state, seed_indices)
-            if c.eval_episodes:
-                eval_returns[iteration] = evaluate(trainer, state, iteration, eval_act)
-                logger.write_all(step, "eval_return", eval_returns[iteration])
-                bar.set_postfix(eval=f"{np.mean(eval_returns[iteration]):.1f}", refresh=False)
-            logger.flush()
-    finally:
-        bar.close()
-        logger.close()
-    _summarise(run_dir, c, spec, seed_indices, eval_returns, train_returns)
-    return RunResult(run_dir, state, eval_returns, train_returns)
+    if start_iteration:
+        print(f"resuming after iteration {start_iteration} of {c.iterations}")
 
 
 def default_run_dir(config: Config) -> Path:

@@ -1,0 +1,86 @@
+"""Checkpoint/resume: a run stopped at an iteration boundary and resumed equals the
+uninterrupted run, bit for bit on CPU, logs included."""
+
+import csv
+import dataclasses
+import shutil
+
+import jax
+import numpy as np
+import pytest
+
+from experiments.checkpoint import CHECKPOINT_DIR, UNREADABLE_DIR
+from experiments.config import ConfigError
+from experiments.runner import train
+from tests.test_runner import TINY_CARTPOLE
+
+CONFIG = dataclasses.replace(TINY_CARTPOLE, total_steps=900, iteration_steps=300)
+TIMING_METRICS = {"env_steps_per_s", "updates_per_s"}
+
+
+def _logged(run_dir):
+    """metrics.csv rows except wall-clock figures."""
+    with (run_dir / "metrics.csv").open(newline="") as file:
+        return [row for row in csv.DictReader(file) if row["metric"] not in TIMING_METRICS]
+
+
+def _assert_same_run(a, b):
+    jax.tree.map(np.testing.assert_array_equal, a.state.agent, b.state.agent)
+    jax.tree.map(np.testing.assert_array_equal, a.state.replay, b.state.replay)
+    np.testing.assert_array_equal(a.eval_returns, b.eval_returns)
+    np.testing.assert_array_equal(a.train_returns, b.train_returns)
+    assert _logged(a.run_dir) == _logged(b.run_dir)
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    return train(CONFIG, run_dir=tmp_path_factory.mktemp("uninterrupted") / "run")
+
+
+def test_resume_at_a_boundary_equals_uninterrupted(uninterrupted, tmp_path):
+    run_dir = tmp_path / "run"
+    train(dataclasses.replace(CONFIG, total_steps=600), run_dir=run_dir)  # stops after 2 of 3
+    with (run_dir / "metrics.csv").open("a") as file:  # rows of a crashed third iteration
+        file.write("0,700,episode_return,123.0\n")
+    resumed = train(CONFIG, run_dir=run_dir)
+    _assert_same_run(resumed, uninterrupted)
+    assert sorted(p.name for p in (run_dir / CHECKPOINT_DIR).iterdir()) == ["2", "3"]  # pruned
+
+
+def test_truncated_latest_checkpoint_falls_back(uninterrupted, tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    train(dataclasses.replace(CONFIG, total_steps=600), run_dir=run_dir)
+    latest = run_dir / CHECKPOINT_DIR / "2"
+    for path in latest.rglob("*"):
+        if path.is_file() and path.stat().st_size > 0:
+            with path.open("r+b") as file:
+                file.truncate(path.stat().st_size // 2)
+    resumed = train(CONFIG, run_dir=run_dir)
+    err = capsys.readouterr().err
+    assert "checkpoint of iteration 2 is unreadable" in err and "falling back" in err
+    assert (run_dir / UNREADABLE_DIR / "2").is_dir()
+    _assert_same_run(resumed, uninterrupted)
+
+
+def test_resuming_with_a_changed_config_names_the_fields(tmp_path):
+    run_dir = tmp_path / "run"
+    train(dataclasses.replace(CONFIG, total_steps=300), run_dir=run_dir)
+    before = sorted(p.name for p in (run_dir / CHECKPOINT_DIR).iterdir())
+    changed = dataclasses.replace(CONFIG, learning_rate=0.5, gamma=0.9)
+    with pytest.raises(ConfigError, match=r"gamma: 0\.99 -> 0\.9, learning_rate"):
+        train(changed, run_dir=run_dir)
+    assert sorted(p.name for p in (run_dir / CHECKPOINT_DIR).iterdir()) == before
+
+
+def test_a_budget_below_the_checkpoint_is_refused(tmp_path):
+    run_dir = tmp_path / "run"
+    train(dataclasses.replace(CONFIG, total_steps=600), run_dir=run_dir)
+    with pytest.raises(ConfigError, match="--total-steps 600"):
+        train(dataclasses.replace(CONFIG, total_steps=300), run_dir=run_dir)
+
+
+def test_a_run_without_checkpoints_restarts_cleanly(uninterrupted, tmp_path):
+    run_dir = tmp_path / "run"
+    train(dataclasses.replace(CONFIG, total_steps=300), run_dir=run_dir)
+    shutil.rmtree(run_dir / CHECKPOINT_DIR)  # as if stopped before the first save
+    _assert_same_run(train(CONFIG, run_dir=run_dir), uninterrupted)
