@@ -4,6 +4,8 @@ import dataclasses
 import math
 from typing import Literal
 
+import jax
+
 from envs import ATARI_PROTOCOLS, EnvSpec, check_env_id, env_spec
 
 
@@ -100,6 +102,9 @@ class Config:
     seed_axis: Literal["auto", "vmap", "map"] = "auto"
     """How the seed axis is computed: vmap, or a sequential lax.map (measured faster for the
     Nature CNN on CPU); auto picks map for the Nature CNN on CPU and vmap otherwise."""
+    devices: int = 0
+    """Local devices the seed axis is sharded over (each holds seeds / devices seeds);
+    0 uses every local device."""
     run_dir: str = ""
     """Directory for logs and results; empty picks runs/<env>-<timestamp>."""
     progress: bool = True
@@ -157,6 +162,18 @@ def validate(config: Config) -> EnvSpec:
     )
     _check(c.checkpoint_every >= 0, f"checkpoint_every={c.checkpoint_every}: use 0 or more.")
     _check(c.keep_checkpoints >= 1, f"keep_checkpoints={c.keep_checkpoints}: keep at least 1.")
+    available = len(jax.local_devices())
+    _check(
+        0 <= c.devices <= available,
+        f"devices={c.devices}: this process sees {available} device(s); use 1..{available} "
+        "or 0 for all.",
+    )
+    num_devices = c.devices or available
+    _check(
+        c.seeds % num_devices == 0,
+        f"seeds={c.seeds} cannot be split evenly over {num_devices} devices: use a multiple "
+        f"of {num_devices} seeds, or --devices with a divisor of {c.seeds}.",
+    )
     _check(c.eval_episodes >= 0, f"eval_episodes={c.eval_episodes}: use 0 or more.")
     for name in ("epsilon_start", "epsilon_end", "eval_epsilon"):
         value = getattr(c, name)

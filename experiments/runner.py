@@ -12,10 +12,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
 from tqdm import tqdm
 
 from agents import Agent, DQNState, make_dqn, make_optimizer
-from envs import EnvSpec, StepResult, make_env
+from envs import EnvSpec, make_env
 from experiments.checkpoint import Checkpointer, nan_to_none, none_to_nan
 from experiments.config import Config, ConfigError, validate
 from experiments.logger import (
@@ -29,6 +31,7 @@ from experiments.logger import (
 from experiments.replay import Replay, ReplayState, stack_frames
 from networks import MLP, NatureCNN, QNetwork
 
+SEED_AXIS = "seeds"
 _EVAL_STREAM = 1  # key and environment-seed stream of evaluation (training uses 0)
 
 
@@ -93,9 +96,10 @@ def seed_axis_mode(config: Config) -> str:
     return "map" if config.network == "nature_cnn" and on_cpu else "vmap"
 
 
-def over_seeds(fn: Callable, mode: str, num_per_seed: int) -> Callable:
+def over_seeds(fn: Callable, mode: str, num_per_seed: int, mesh: Mesh | None = None) -> Callable:
     """Maps `fn` over the leading seed axis of its first `num_per_seed` arguments; the
-    remaining arguments are shared by all seeds."""
+    remaining arguments are shared by all seeds. With a mesh of several devices, each
+    device maps over its own block of seeds (shard_map; seeds never communicate)."""
 
     def mapped(*args):
         per_seed, shared = args[:num_per_seed], args[num_per_seed:]
@@ -104,7 +108,20 @@ def over_seeds(fn: Callable, mode: str, num_per_seed: int) -> Callable:
             return jax.vmap(fn, in_axes=axes)(*args)
         return jax.lax.map(lambda xs: fn(*xs, *shared), per_seed)
 
-    return mapped
+    if mesh is None or mesh.size == 1:
+        return mapped
+
+    def sharded(*args):
+        specs = (P(SEED_AXIS),) * num_per_seed + (P(),) * (len(args) - num_per_seed)
+        return jax.shard_map(mapped, mesh=mesh, in_specs=specs, out_specs=P(SEED_AXIS))(*args)
+
+    return sharded
+
+
+def seed_mesh(config: Config) -> Mesh:
+    """A one-axis mesh over the local devices that share the seed axis."""
+    devices = jax.local_devices()[: config.devices or None]
+    return Mesh(np.array(devices), (SEED_AXIS,))
 
 
 def derive_env_seed(run_seed: int, iteration: int, stream: int) -> int:
@@ -127,6 +144,7 @@ class Trainer:
     agent: Agent
     replay: Replay
     mode: str
+    mesh: Mesh
 
     @classmethod
     def create(cls, config: Config) -> "Trainer":
@@ -137,6 +155,7 @@ class Trainer:
             make_agent(config, spec),
             make_replay(config, spec),
             seed_axis_mode(config),
+            seed_mesh(config),
         )
 
     # Per-seed pure functions ---------------------------------------------------------
@@ -198,7 +217,7 @@ class Trainer:
 
     @property
     def init(self) -> Callable[[jax.Array], SeedState]:
-        return jax.jit(over_seeds(self._init_seed, self.mode, 1))
+        return jax.jit(over_seeds(self._init_seed, self.mode, 1, self.mesh))
 
     def step_fn(self, num_updates: int) -> Callable:
         """(state, frame, reward, terminated, truncated, first, epsilon, step) ->
@@ -206,7 +225,7 @@ class Trainer:
 
         def step(state, frame, reward, terminated, truncated, first, epsilon, agent_step):
             per_seed = lambda *a: self._step(*a, num_updates)  # noqa: E731
-            return over_seeds(per_seed, self.mode, 6)(
+            return over_seeds(per_seed, self.mode, 6, self.mesh)(
                 state, frame, reward, terminated, truncated, first, epsilon, agent_step
             )
 
@@ -214,7 +233,11 @@ class Trainer:
 
     @property
     def eval_act(self) -> Callable:
-        return jax.jit(over_seeds(self._eval_act, self.mode, 5))
+        return jax.jit(over_seeds(self._eval_act, self.mode, 5, self.mesh))
+
+    def to_device(self, *arrays: np.ndarray) -> tuple[jax.Array, ...]:
+        """Host arrays with a leading seed axis, placed on the devices that own the seeds."""
+        return jax.device_put(arrays, NamedSharding(self.mesh, P(SEED_AXIS)))
 
     # Schedules --------------------------------------------------------------------------
 
@@ -242,13 +265,6 @@ class RunResult:
     state: Any
     eval_returns: np.ndarray  # (iterations, seeds); NaN where no evaluation ran
     train_returns: np.ndarray  # (iterations, seeds); NaN where no episode ended
-
-
-def _device_put_step(result: StepResult) -> tuple:
-    return tuple(
-        jnp.asarray(x)
-        for x in (result.obs, result.reward, result.terminated, result.truncated, result.first)
-    )
 
 
 def evaluate(trainer: Trainer, state: SeedState, iteration: int, eval_act: Callable) -> np.ndarray:
@@ -279,8 +295,7 @@ def evaluate(trainer: Trainer, state: SeedState, iteration: int, eval_act: Calla
         obs_stack, actions = eval_act(
             state.agent,
             obs_stack,
-            jnp.asarray(result.obs),
-            jnp.asarray(result.first),
+            *trainer.to_device(result.obs, result.first),
             keys,
             epsilon,
             counter,
@@ -325,7 +340,9 @@ def _train_iteration(
         train_now = steps_after >= c.learning_starts and (loop_index + 1) % loop_every == 0
         state, actions = (train_step if train_now else collect_step)(
             state,
-            *_device_put_step(result),
+            *trainer.to_device(
+                result.obs, result.reward, result.terminated, result.truncated, result.first
+            ),
             jnp.float32(trainer.epsilon(agent_step)),
             jnp.int32(steps_after),
         )
