@@ -105,6 +105,9 @@ class Config:
     devices: int = 0
     """Local devices the seed axis is sharded over (each holds seeds / devices seeds);
     0 uses every local device."""
+    distributed: bool = False
+    """Multi-host: call jax.distributed.initialize() and train this process's share of the
+    seeds (seeds / processes of them) on its local devices, logging to run_dir/process_<i>."""
     run_dir: str = ""
     """Directory for logs and results; empty picks runs/<env>-<timestamp>."""
     progress: bool = True

@@ -5,9 +5,12 @@ lists the presets and documents every field with the chosen preset's values as d
 """
 
 import argparse
+import dataclasses
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
+import jax
 import tyro
 
 from experiments.config import Config, ConfigError
@@ -37,11 +40,31 @@ def parse_args(argv: Sequence[str]) -> tuple[str, Config]:
     return known.preset, config
 
 
+def process_share(config: Config, process_index: int, process_count: int) -> Config:
+    """The part of a multi-host run that one process trains: a contiguous block of seeds
+    (same keys and environments as in a single-process run) and its own log directory."""
+    if config.seeds % process_count:
+        raise ConfigError(
+            f"seeds={config.seeds} cannot be split evenly over {process_count} processes: "
+            f"use a multiple of {process_count}."
+        )
+    local_seeds = config.seeds // process_count
+    return dataclasses.replace(
+        config,
+        seeds=local_seeds,
+        seed_offset=config.seed_offset + process_index * local_seeds,
+        run_dir=str(Path(config.run_dir or "runs/distributed") / f"process_{process_index}"),
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     from experiments.runner import NonFiniteLossError, train
 
     try:
         preset, config = parse_args(sys.argv[1:] if argv is None else argv)
+        if config.distributed:
+            jax.distributed.initialize()  # coordinator and process ids from the cluster
+            config = process_share(config, jax.process_index(), jax.process_count())
         train(config, preset)
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)

@@ -8,7 +8,7 @@ import pytest
 from experiments import runner
 from experiments.config import Config, ConfigError, validate
 from experiments.presets import PRESETS, get_preset
-from experiments.train import main, parse_args
+from experiments.train import main, parse_args, process_share
 
 CARTPOLE = PRESETS["dqn_cartpole"].config
 
@@ -148,3 +148,12 @@ def test_run_dir_of_another_run_is_refused(tmp_path, no_compile):
 def test_config_is_frozen():
     with pytest.raises(dataclasses.FrozenInstanceError):
         Config().seeds = 3  # type: ignore[misc]
+
+
+def test_each_process_trains_its_block_of_seeds():
+    config = dataclasses.replace(CARTPOLE, seeds=8, seed_offset=2, run_dir="runs/x")
+    shares = [process_share(config, index, 4) for index in range(4)]
+    assert [(s.seeds, s.seed_offset) for s in shares] == [(2, 2), (2, 4), (2, 6), (2, 8)]
+    assert [s.run_dir for s in shares] == [f"runs/x/process_{i}" for i in range(4)]
+    with pytest.raises(ConfigError, match="seeds=8 cannot be split evenly over 3 processes"):
+        process_share(config, 0, 3)
