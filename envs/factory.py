@@ -16,6 +16,7 @@ import dataclasses
 import difflib
 import os
 import warnings
+from collections.abc import Sequence
 from typing import Literal, NamedTuple
 
 import envpool
@@ -349,6 +350,7 @@ def make_env(
     evaluation: bool = False,
     max_episode_steps: int | None = None,
     seed_offset: int = 0,
+    seed_indices: Sequence[int] | None = None,
 ) -> VecEnv:
     """Creates one envpool pool of ``num_seeds * envs_per_seed`` environments.
 
@@ -361,13 +363,19 @@ def make_env(
     ``evaluation=True`` a life loss never ends an episode nor sets ``terminated``, and
     the episode cap defaults to the protocol's ``eval_max_episode_steps``.
     ``max_episode_steps`` (agent steps) overrides the cap of any suite.
+    ``seed_indices`` (num_seeds run seeds, repeats allowed) replaces the contiguous block
+    from ``seed_offset``, e.g. when several hyperparameter values each train seeds 0..S-1.
     """
     spec = env_spec(env_id, num_seeds, envs_per_seed, atari_protocol, evaluation, max_episode_steps)
     for name, value in (("seed", seed), ("seed_offset", seed_offset)):
         if not isinstance(value, int | np.integer) or value < 0:
             raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
     protocol = ATARI_PROTOCOLS[atari_protocol]
-    seeds = _env_seeds(seed, range(seed_offset, seed_offset + num_seeds), envs_per_seed)
+    if seed_indices is None:
+        seed_indices = range(seed_offset, seed_offset + num_seeds)
+    if len(seed_indices) != num_seeds:
+        raise ValueError(f"seed_indices has {len(seed_indices)} entries for {num_seeds} seeds")
+    seeds = _env_seeds(seed, seed_indices, envs_per_seed)
     num_envs = num_seeds * envs_per_seed
     pool = envpool.make(
         env_id,
@@ -408,7 +416,7 @@ def _validate(
     return check_env_id(env_id)
 
 
-def _env_seeds(seed: int, run_seed_indices: range, envs_per_seed: int) -> np.ndarray:
+def _env_seeds(seed: int, run_seed_indices: Sequence[int], envs_per_seed: int) -> np.ndarray:
     """(len(run_seed_indices), envs_per_seed) int64 envpool seeds; see ``make_env``."""
     return np.stack(
         [

@@ -3,24 +3,29 @@
     python -m experiments.bench [--quick] [--sections env,collect,train,updates,replay]
                                 [--output bench.json]
 
-Sections (each one small function returning a list of dict rows):
+Sections (each a small function returning a list of dict rows):
 
 - env: envpool steps/s with uniform random actions, through `envs.make_env`.
 - collect: the runner's loop with its 0-update step function (policy, replay write and
-  host<->device copies) on the same pools, and its ratio to the raw pool.
-- train: the runner's loop with updates at the preset's update period, once the replay
-  holds `learning_starts` transitions.
-- updates: K updates (replay sample + agent update) in one jitted `lax.scan`, with the seed
-  axis computed by vmap and by a sequential lax.map, over a replay filled with random data.
+  host<->device copies) on the same pools, for both seed axes, and its ratio to the raw pool.
+- train: the runner's loop with updates at the preset's update period (seed axis as the
+  runner picks it), once the replay holds `learning_starts` transitions.
+- updates: K updates (replay sample + agent update) in one jitted `lax.scan` over a filled
+  replay (as the runner runs them), the seed axis computed by vmap or by a sequential
+  lax.map; for the Nature CNN also the same K updates unrolled (no loop around them).
 - replay: bytes per seed of the 1M-transition Atari replay against frames x 84 x 84 bytes.
 
-Compile times are the first call minus a steady-state call of the same jitted function.
-Every row carries the backend, device kind, CPU count and JAX version it was measured on,
-so that rows of several machines can be concatenated into one table.
+The train and updates sections fill the replay with random transitions on device (timings
+do not depend on the content) rather than stepping the environment for minutes. Timed loops
+stop after `rep_seconds` or `steps`, whichever comes first; figures are medians over `reps`
+repetitions that follow a short warm-up. Compile times are the first call minus a
+steady-state call of the same jitted function. Every row carries the backend, device kind,
+CPU count and JAX version it was measured on, so rows of several machines make one table.
 """
 
 import argparse
 import dataclasses
+import itertools
 import json
 import math
 import os
@@ -40,7 +45,7 @@ from experiments.config import Config
 from experiments.logger import format_table
 from experiments.presets import get_preset
 from experiments.replay import ReplayState
-from experiments.runner import SeedState, Trainer, over_seeds, seed_keys
+from experiments.runner import SeedState, Trainer, over_seeds, seed_axis_mode, seed_keys
 
 Row = dict[str, Any]
 
@@ -52,43 +57,52 @@ SEED_AXES = ("vmap", "map")
 ATARI_FRAME_BYTES = 84 * 84  # one stored uint8 frame: 7056 B
 COLLECT_TARGET = 0.8  # Atari collection steps/s over raw pool steps/s, at least
 REPLAY_TOLERANCE = 0.1  # Atari replay bytes within 10% of frames x 7056 B
-TERMINAL_PROBABILITY = 1 / 500  # episode ends in the random replay fill
-WARMUP_STEPS = 50  # loop steps run before any timed loop
+TERMINAL_PROBABILITY = 1 / 500  # chance that an episode ends at a step of the random fill
+WARMUP_STEPS = 20  # at most, before any timed loop
+WARMUP_SECONDS = 1.0  # at most, once an update (if any) has run
+# (seed axis, loop around the K updates) per network in the updates section; "unrolled"
+# is measured for the Nature CNN, whose updates are several times slower inside an XLA loop
+# on CPU (unrolling K MLP updates only costs compile time).
+UPDATE_VARIANTS = {
+    "nature_cnn": (("vmap", "scan"), ("map", "scan"), ("vmap", "unrolled")),
+    "mlp": (("vmap", "scan"), ("map", "scan")),
+}
+LABELS = ("backend", "device_kind", "cpu_count", "jax_version")
 
 
 @dataclasses.dataclass(frozen=True)
 class Settings:
-    """How much to measure; the defaults are the full run (about 10 minutes on 2 cores)."""
+    """How much to measure; the defaults are the full run (under 10 minutes on 2 cores)."""
 
     seeds: tuple[int, ...] = (1, 8)
     """Pool sizes (seeds x 1 env) of the env, collect and train sections."""
     update_seeds: tuple[int, ...] = (1, 4, 8)
     """Seed counts of the updates section."""
     capacity: int = 10_000
-    """Replay transitions per seed of the collect, train and updates sections."""
-    steps: int = 1_000
-    """Loop steps per repetition in the env and collect sections."""
-    train_steps: int = 200
-    """Loop steps per repetition in the train section."""
+    """Replay transitions per seed in the collect, train and updates sections."""
     fill: int = 1_000
-    """Agent steps collected before training starts (the bench's learning_starts)."""
+    """Agent steps per seed in the replay before training (the bench's learning_starts)."""
+    steps: int = 1_000
+    """Most loop steps of one timed repetition."""
+    rep_seconds: float = 3.0
+    """A timed repetition stops after this long (at the next update) or after `steps`."""
     reps: int = 3
-    """Timed repetitions; figures are medians."""
-    cnn_updates: int = 10
+    """Timed repetitions per figure; figures are medians."""
+    cnn_updates: int = 2
     """Updates per jitted call for the Nature CNN (updates section)."""
     mlp_updates: int = 200
     """Updates per jitted call for the MLP (updates section)."""
 
 
 QUICK = Settings(
-    seeds=(1, 2),
-    update_seeds=(1, 2),
+    seeds=(2,),
+    update_seeds=(2,),
     capacity=2_000,
-    steps=200,
-    train_steps=40,
     fill=200,
+    steps=300,
+    rep_seconds=1.0,
     reps=2,
-    cnn_updates=3,
+    cnn_updates=1,
     mlp_updates=50,
 )
 
@@ -129,48 +143,88 @@ def _median(values: Sequence[float]) -> float:
     return float(statistics.median(values))
 
 
-# Raw environment steps ---------------------------------------------------------------------
+def initial_state(trainer: Trainer) -> SeedState:
+    """The runner's initial state of all seeds (`Trainer.init_state` where it exists)."""
+    if hasattr(trainer, "init_state"):
+        return trainer.init_state()
+    return trainer.init(seed_keys(trainer.config.seed, np.arange(trainer.config.seeds)))
 
 
-def _random_steps(env: VecEnv, steps: int, rng: np.random.Generator) -> float:
-    """Seconds for `steps` pool steps with uniform random actions."""
-    shape = (env.spec.num_seeds, env.spec.envs_per_seed)
+def timed_steps(
+    step: Callable[[], Any],
+    max_steps: int,
+    max_seconds: float,
+    every: int = 1,
+    sync: Callable[[], Any] = lambda: None,
+) -> tuple[float, int]:
+    """(seconds, steps) of calling `step` up to `max_steps` times; stops early at a multiple
+    of `every` steps once `max_seconds` have passed. `sync` waits for pending device work."""
     start = time.perf_counter()
-    for _ in range(steps):
-        env.step(rng.integers(0, env.spec.num_actions, shape, dtype=np.int32))
-    return time.perf_counter() - start
+    done = 0
+    while done < max_steps:
+        step()
+        done += 1
+        if done % every == 0 and time.perf_counter() - start >= max_seconds:
+            break
+    sync()
+    return time.perf_counter() - start, done
+
+
+def first_and_steady(call: Callable[[], Any], settings: Settings) -> tuple[float, float]:
+    """(first call, median of the later calls) in seconds of `call`, whose result is waited
+    for: `reps` later calls, fewer (at least one) once they took `reps x rep_seconds`."""
+
+    def timed() -> float:
+        start = time.perf_counter()
+        jax.block_until_ready(call())
+        return time.perf_counter() - start
+
+    first, steady = timed(), [timed()]
+    while len(steady) < settings.reps and sum(steady) < settings.reps * settings.rep_seconds:
+        steady.append(timed())
+    return first, _median(steady)
+
+
+# Raw environment steps ---------------------------------------------------------------------
 
 
 def raw_env_rate(config: Config, settings: Settings) -> float:
     """Median agent steps/s (all environments) of the pool of `config`, random actions."""
     env = bench_env(config)
     rng = np.random.default_rng(0)
+    shape = (config.seeds, config.envs_per_seed)
+
+    def step() -> None:
+        env.step(rng.integers(0, env.spec.num_actions, shape, dtype=np.int32))
+
     try:
         env.reset()
-        _random_steps(env, WARMUP_STEPS, rng)
-        seconds = [_random_steps(env, settings.steps, rng) for _ in range(settings.reps)]
+        timed_steps(step, WARMUP_STEPS, WARMUP_SECONDS)
+        rates = []
+        for _ in range(settings.reps):
+            seconds, steps = timed_steps(step, settings.steps, settings.rep_seconds)
+            rates.append(steps * math.prod(shape) / seconds)
     finally:
         env.close()
-    return settings.steps * config.seeds * config.envs_per_seed / _median(seconds)
+    return _median(rates)
 
 
 def bench_envs(settings: Settings) -> list[Row]:
     """Section env: raw pool steps/s for each preset's environment and pool size."""
     rows = []
-    for preset in BENCH_PRESETS:
-        for seeds in settings.seeds:
-            config = bench_config(preset, seeds, settings)
-            rate = raw_env_rate(config, settings)
-            rows.append(
-                {
-                    "section": "env",
-                    "env": config.env,
-                    "seeds": seeds,
-                    "envs_per_seed": config.envs_per_seed,
-                    "steps_per_s": rate,
-                    "steps_per_s_per_seed": rate / seeds,
-                }
-            )
+    for preset, seeds in itertools.product(BENCH_PRESETS, settings.seeds):
+        config = bench_config(preset, seeds, settings)
+        rate = raw_env_rate(config, settings)
+        rows.append(
+            {
+                "section": "env",
+                "env": config.env,
+                "seeds": seeds,
+                "envs_per_seed": config.envs_per_seed,
+                "steps_per_s": rate,
+                "steps_per_s_per_seed": rate / seeds,
+            }
+        )
     return rows
 
 
@@ -179,8 +233,8 @@ def bench_envs(settings: Settings) -> list[Row]:
 
 @dataclasses.dataclass
 class Loop:
-    """The runner's per-step path on one pool (device puts, jitted step, env step), run in
-    timed chunks; `agent_step` counts agent steps per seed."""
+    """The runner's per-step path on one pool (device puts, jitted step, actions back, env
+    step) in timed chunks; `agent_step` counts agent steps per seed."""
 
     trainer: Trainer
     env: VecEnv
@@ -189,20 +243,19 @@ class Loop:
     collect_fn: Callable
     train_fn: Callable | None = None
     agent_step: int = 0
+    update_calls: int = 0
 
     @classmethod
     def start(cls, trainer: Trainer, env: VecEnv, updates_per_call: int = 0) -> "Loop":
-        seeds = trainer.config.seeds
-        state = trainer.init(seed_keys(trainer.config.seed, np.arange(seeds)))
+        state = initial_state(trainer)
         train_fn = trainer.step_fn(updates_per_call) if updates_per_call else None
         return cls(trainer, env, state, env.reset(), trainer.step_fn(0), train_fn)
 
     def _call(self, fn: Callable) -> np.ndarray:
         r = self.result
-        inputs = (r.obs, r.reward, r.terminated, r.truncated, r.first)
         self.state, actions = fn(
             self.state,
-            *(jnp.asarray(x) for x in inputs),
+            *self.trainer.to_device(r.obs, r.reward, r.terminated, r.truncated, r.first),
             jnp.float32(self.trainer.epsilon(self.agent_step)),
             jnp.int32(self.agent_step + self.trainer.config.envs_per_seed),
         )
@@ -211,214 +264,225 @@ class Loop:
     def _update_due(self) -> bool:
         c = self.trainer.config
         loop_every, _ = self.trainer.updates_per_loop_step()
-        steps_after = self.agent_step + c.envs_per_seed
         loop_index = self.agent_step // c.envs_per_seed
-        return steps_after >= c.learning_starts and (loop_index + 1) % loop_every == 0
+        return (
+            self.train_fn is not None
+            and self.agent_step + c.envs_per_seed >= c.learning_starts
+            and (loop_index + 1) % loop_every == 0
+        )
 
-    def run(self, steps: int, train: bool = False) -> tuple[float, int]:
-        """(seconds, update calls) of `steps` loop steps; updates only if `train`."""
-        calls = 0
-        start = time.perf_counter()
-        for _ in range(steps):
-            fn = self.collect_fn
-            if train and self.train_fn is not None and self._update_due():
-                fn, calls = self.train_fn, calls + 1
-            self.result = self.env.step(self._call(fn))
-            self.agent_step += self.trainer.config.envs_per_seed
-        jax.block_until_ready(self.state)
-        return time.perf_counter() - start, calls
+    def step(self) -> None:
+        """One loop step, with updates where the runner's schedule has them."""
+        fn = self.collect_fn
+        if self._update_due():
+            fn = self.train_fn
+            self.update_calls += 1
+        self.result = self.env.step(self._call(fn))
+        self.agent_step += self.trainer.config.envs_per_seed
 
-    def time_call(self, fn: Callable) -> float:
-        """Seconds of one step-function call on the current observation (no env step),
-        device puts and the actions' copy back included."""
-        start = time.perf_counter()
-        self._call(fn)
-        jax.block_until_ready(self.state)
-        return time.perf_counter() - start
+    def rates(self, settings: Settings) -> tuple[list[float], list[float]]:
+        """(agent steps/s of all seeds, update calls/s) of each timed repetition."""
+        every, _ = self.trainer.updates_per_loop_step() if self.train_fn else (1, 0)
+        sync = lambda: jax.block_until_ready(self.state)  # noqa: E731
+        timed_steps(self.step, WARMUP_STEPS, WARMUP_SECONDS, every, sync)
+        steps_per_s, calls_per_s = [], []
+        for _ in range(settings.reps):
+            calls = self.update_calls
+            seconds, steps = timed_steps(
+                self.step, settings.steps, settings.rep_seconds, every, sync
+            )
+            steps_per_s.append(
+                steps * self.env.spec.num_seeds * self.env.spec.envs_per_seed / seconds
+            )
+            calls_per_s.append((self.update_calls - calls) / seconds)
+        return steps_per_s, calls_per_s
 
-    def compile_time(self, fn: Callable, calls: int = 3) -> tuple[float, float]:
-        """(first call minus steady call, steady call) in seconds; call before any other
-        call of `fn`."""
-        first = self.time_call(fn)
-        steady = _median([self.time_call(fn) for _ in range(calls)])
+    def compile_time(self, fn: Callable, settings: Settings) -> tuple[float, float]:
+        """(first call minus steady call, steady call) in seconds of `fn` on the current
+        observation (no env step; device puts and the actions' copy back included); run
+        before any other call of `fn`."""
+
+        def call() -> SeedState:
+            self._call(fn)
+            return self.state
+
+        first, steady = first_and_steady(call, settings)
         return first - steady, steady
 
 
 def bench_collect(settings: Settings, raw_rates: dict[tuple[str, int], float]) -> list[Row]:
-    """Section collect: loop steps/s with the 0-update step function, over the raw pool rate
-    (taken from `raw_rates` (env, seeds) when the env section ran, measured otherwise)."""
+    """Section collect: loop steps/s with the 0-update step function over the raw pool rate
+    (from `raw_rates[(env, seeds)]` when the env section ran, measured here otherwise)."""
     rows = []
-    for preset in BENCH_PRESETS:
-        for seeds in settings.seeds:
-            config = bench_config(preset, seeds, settings)
-            # All collection before learning starts, as in the runner's first phase.
-            config = dataclasses.replace(config, learning_starts=config.replay_capacity - 1)
-            raw = raw_rates.get((config.env, seeds)) or raw_env_rate(config, settings)
-            trainer = Trainer.create(config)
-            env = bench_env(config)
-            try:
-                loop = Loop.start(trainer, env)
-                compile_s, call_s = loop.compile_time(loop.collect_fn)
-                loop.run(WARMUP_STEPS)
-                seconds = [loop.run(settings.steps)[0] for _ in range(settings.reps)]
-            finally:
-                env.close()
-            rate = settings.steps * seeds / _median(seconds)
-            row = {
-                "section": "collect",
-                "env": config.env,
-                "seeds": seeds,
-                "seed_axis": trainer.mode,
-                "steps_per_s": rate,
-                "raw_steps_per_s": raw,
-                "ratio": rate / raw,
-                "call_ms": call_s * 1e3,
-                "compile_s": compile_s,
-            }
-            if preset == ATARI_PRESET:
-                row |= {"target": COLLECT_TARGET, "target_met": rate / raw >= COLLECT_TARGET}
-            rows.append(row)
+    for preset, seeds, mode in itertools.product(BENCH_PRESETS, settings.seeds, SEED_AXES):
+        config = bench_config(preset, seeds, settings, mode)
+        # Every timed step before learning starts: the runner's collection-only phase.
+        config = dataclasses.replace(config, learning_starts=config.replay_capacity - 1)
+        raw = raw_rates.get((config.env, seeds)) or raw_env_rate(config, settings)
+        trainer = Trainer.create(config)
+        env = bench_env(config)
+        try:
+            loop = Loop.start(trainer, env)
+            compile_s, call_s = loop.compile_time(loop.collect_fn, settings)
+            rate = _median(loop.rates(settings)[0])
+        finally:
+            env.close()
+        runner_default = seed_axis_mode(dataclasses.replace(config, seed_axis="auto")) == mode
+        row = {
+            "section": "collect",
+            "env": config.env,
+            "seeds": seeds,
+            "seed_axis": mode,
+            "runner_default": runner_default,
+            "steps_per_s": rate,
+            "raw_steps_per_s": raw,
+            "ratio": rate / raw,
+            "call_ms": call_s * 1e3,
+            "compile_s": compile_s,
+        }
+        if preset == ATARI_PRESET:
+            row |= {"target": COLLECT_TARGET, "target_met": rate / raw >= COLLECT_TARGET}
+        rows.append(row)
     return rows
+
+
+def random_fill(trainer: Trainer, rows: int) -> Callable[[ReplayState, jax.Array], ReplayState]:
+    """Jitted (replay states (S, ...), keys (S,)) -> replay states with `rows` more rows of
+    random frames, actions and rewards, episodes ending with probability 1/500 a step."""
+    replay, spec = trainer.replay, trainer.spec
+    e = replay.num_envs
+    frame_shape = (e, *replay.frame_shape)
+
+    def add_random(carry: tuple[ReplayState, jax.Array], key: jax.Array):
+        state, first = carry
+        frame_key, action_key, reward_key, end_key = jax.random.split(key, 4)
+        if jnp.issubdtype(replay.frame_dtype, jnp.integer):
+            frame = jax.random.bits(frame_key, frame_shape, replay.frame_dtype)
+        else:
+            frame = jax.random.normal(frame_key, frame_shape, replay.frame_dtype)
+        action = jax.random.randint(action_key, (e,), 0, spec.num_actions, jnp.int32)
+        reward = jax.random.randint(reward_key, (e,), -1, 2).astype(jnp.float32)
+        reward = jnp.where(first, 0.0, reward)
+        terminated = ~first & (jax.random.uniform(end_key, (e,)) < TERMINAL_PROBABILITY)
+        no = jnp.zeros((e,), bool)
+        state = replay.add(state, frame, action, reward, terminated, no, first)
+        return (state, terminated), None
+
+    def fill(state: ReplayState, key: jax.Array) -> ReplayState:
+        start = (state, jnp.ones((e,), bool))
+        (state, _), _ = jax.lax.scan(add_random, start, jax.random.split(key, rows))
+        return state
+
+    return jax.jit(jax.vmap(fill), donate_argnums=0)
 
 
 def bench_train(settings: Settings) -> list[Row]:
     """Section train: loop steps/s and updates/s with updates every `update_period` agent
-    steps, after `learning_starts` steps of collection."""
+    steps, on a replay holding `learning_starts` transitions."""
     rows = []
-    for preset in BENCH_PRESETS:
-        for seeds in settings.seeds:
-            config = bench_config(preset, seeds, settings)
-            trainer = Trainer.create(config)
-            loop_every, per_call = trainer.updates_per_loop_step()
-            steps = max(settings.train_steps // loop_every, 1) * loop_every
-            env = bench_env(config)
-            try:
-                loop = Loop.start(trainer, env, per_call)
-                loop.run(config.learning_starts // config.envs_per_seed, train=True)
-                compile_s, call_s = loop.compile_time(loop.train_fn)
-                loop.run(loop_every, train=True)
-                timed = [loop.run(steps, train=True) for _ in range(settings.reps)]
-            finally:
-                env.close()
-            seconds = _median([t for t, _ in timed])
-            calls = timed[0][1]
-            rows.append(
-                {
-                    "section": "train",
-                    "env": config.env,
-                    "seeds": seeds,
-                    "seed_axis": trainer.mode,
-                    "update_period": config.update_period,
-                    "steps_per_s": steps * seeds / seconds,
-                    "updates_per_s": calls * per_call * seeds / seconds,
-                    "train_call_ms": call_s * 1e3,
-                    "compile_s": compile_s,
-                }
-            )
+    for preset, seeds in itertools.product(BENCH_PRESETS, settings.seeds):
+        config = bench_config(preset, seeds, settings)
+        trainer = Trainer.create(config)
+        _, per_call = trainer.updates_per_loop_step()
+        env = bench_env(config)
+        try:
+            loop = Loop.start(trainer, env, per_call)
+            fill = random_fill(trainer, config.learning_starts // config.envs_per_seed)
+            loop.state = loop.state._replace(replay=fill(loop.state.replay, loop.state.key))
+            loop.agent_step = config.learning_starts
+            compile_s, call_s = loop.compile_time(loop.train_fn, settings)
+            steps_per_s, calls_per_s = loop.rates(settings)
+        finally:
+            env.close()
+        rows.append(
+            {
+                "section": "train",
+                "env": config.env,
+                "seeds": seeds,
+                "seed_axis": trainer.mode,
+                "update_period": config.update_period,
+                "steps_per_s": _median(steps_per_s),
+                "updates_per_s": _median(calls_per_s) * per_call * seeds,
+                "train_call_ms": call_s * 1e3,
+                "compile_s": compile_s,
+            }
+        )
     return rows
 
 
 # Updates over a filled replay --------------------------------------------------------------
 
 
-def random_fill(trainer: Trainer) -> Callable[[ReplayState, jax.Array], ReplayState]:
-    """Jitted (replay states (S, ...), keys (S,)) -> replay states, every row written with
-    random frames, actions and rewards and episode ends of probability 1/500 per step."""
-    replay, spec = trainer.replay, trainer.spec
-    e = replay.num_envs
-    frame_shape = (e, *replay.frame_shape)
-
-    def fill(state: ReplayState, key: jax.Array) -> ReplayState:
-        def add(carry: tuple[ReplayState, jax.Array], key: jax.Array):
-            state, first = carry
-            frame_key, action_key, reward_key, end_key = jax.random.split(key, 4)
-            if jnp.issubdtype(replay.frame_dtype, jnp.integer):
-                frame = jax.random.bits(frame_key, frame_shape, replay.frame_dtype)
-            else:
-                frame = jax.random.normal(frame_key, frame_shape, replay.frame_dtype)
-            action = jax.random.randint(action_key, (e,), 0, spec.num_actions, jnp.int32)
-            reward = jax.random.randint(reward_key, (e,), -1, 2).astype(jnp.float32)
-            terminated = ~first & (jax.random.uniform(end_key, (e,)) < TERMINAL_PROBABILITY)
-            reward = jnp.where(first, 0.0, reward)
-            no = jnp.zeros((e,), bool)
-            state = replay.add(state, frame, action, reward, terminated, no, first)
-            return (state, terminated), None
-
-        keys = jax.random.split(key, replay.max_rows)
-        (state, _), _ = jax.lax.scan(add, (state, jnp.ones((e,), bool)), keys)
-        return state
-
-    return jax.jit(jax.vmap(fill), donate_argnums=0)
-
-
-def update_scan(trainer: Trainer, num_updates: int, mode: str) -> Callable:
+def updates_fn(trainer: Trainer, num_updates: int, mode: str, loop: str) -> Callable:
     """Jitted (agent states, replay states, keys) -> (agent states, keys, last losses):
-    `num_updates` replay samples and agent updates per seed in one lax.scan, the seed axis
-    mapped by `mode`."""
+    `num_updates` replay samples and agent updates per seed, in a lax.scan (`loop` "scan")
+    or one after another without a loop ("unrolled"), the seed axis mapped by `mode`."""
     replay, agent, gamma = trainer.replay, trainer.agent, trainer.config.gamma
 
+    def one_update(carry: tuple[Any, jax.Array], replay_state: ReplayState):
+        agent_state, key = carry
+        key, sample_key = jax.random.split(key)
+        batch = replay.sample(replay_state, sample_key, gamma)
+        agent_state, metrics = agent.update(agent_state, batch)
+        return (agent_state, key), metrics["loss"]
+
     def per_seed(agent_state: Any, replay_state: ReplayState, key: jax.Array):
-        def one_update(carry: tuple[Any, jax.Array], _):
-            agent_state, key = carry
-            key, sample_key = jax.random.split(key)
-            batch = replay.sample(replay_state, sample_key, gamma)
-            agent_state, metrics = agent.update(agent_state, batch)
-            return (agent_state, key), metrics["loss"]
+        carry = (agent_state, key)
+        if loop == "scan":
+            body = lambda carry, _: one_update(carry, replay_state)  # noqa: E731
+            carry, losses = jax.lax.scan(body, carry, length=num_updates)
+            loss = losses[-1]
+        else:
+            for _ in range(num_updates):
+                carry, loss = one_update(carry, replay_state)
+        return *carry, loss
 
-        (agent_state, key), losses = jax.lax.scan(
-            one_update, (agent_state, key), length=num_updates
-        )
-        return agent_state, key, losses[-1]
-
-    return jax.jit(over_seeds(per_seed, mode, 3), donate_argnums=(0, 2))
+    return jax.jit(over_seeds(per_seed, mode, 3), donate_argnums=0)
 
 
-def _time_update_calls(
-    run: Callable, agent_state: Any, replay_state: ReplayState, keys: jax.Array, reps: int
+def time_update_calls(
+    run: Callable, agent_state: Any, replay_state: ReplayState, keys: jax.Array, settings: Settings
 ) -> tuple[float, float]:
-    """(first call, median of `reps` later calls) in seconds."""
-    seconds = []
-    for _ in range(reps + 1):
-        start = time.perf_counter()
+    """(first call, steady call) in seconds of `run` (see `first_and_steady`)."""
+
+    def call() -> tuple:
+        nonlocal agent_state, keys
         agent_state, keys, loss = run(agent_state, replay_state, keys)
-        jax.block_until_ready((agent_state, keys, loss))
-        seconds.append(time.perf_counter() - start)
-    return seconds[0], _median(seconds[1:])
+        return agent_state, keys, loss
+
+    return first_and_steady(call, settings)
 
 
 def bench_updates(settings: Settings) -> list[Row]:
-    """Section updates: updates/s of the Nature CNN and the MLP per seed count and seed axis."""
+    """Section updates: updates/s of the Nature CNN and the MLP per seed count, seed axis
+    and loop form, over a replay filled to capacity."""
     rows = []
-    for preset, num_updates in (
-        (ATARI_PRESET, settings.cnn_updates),
-        (MLP_PRESET, settings.mlp_updates),
-    ):
-        for seeds in settings.update_seeds:
-            for mode in SEED_AXES:
-                config = bench_config(preset, seeds, settings, seed_axis=mode)
-                trainer = Trainer.create(config)
-                keys = seed_keys(config.seed, np.arange(seeds))
-                state = trainer.init(keys)
-                replay_state = random_fill(trainer)(state.replay, keys)
-                keys = jax.vmap(jax.random.fold_in, (0, None))(keys, 1)
-                run = update_scan(trainer, num_updates, mode)
-                first, steady = _time_update_calls(
-                    run, state.agent, replay_state, keys, settings.reps
-                )
-                del state, replay_state
-                rows.append(
-                    {
-                        "section": "updates",
-                        "network": config.network,
-                        "batch_size": config.batch_size,
-                        "seeds": seeds,
-                        "seed_axis": mode,
-                        "updates_per_call": num_updates,
-                        "updates_per_s": num_updates * seeds / steady,
-                        "updates_per_s_per_seed": num_updates / steady,
-                        "compile_s": first - steady,
-                    }
-                )
+    per_call = {ATARI_PRESET: settings.cnn_updates, MLP_PRESET: settings.mlp_updates}
+    for preset, seeds in itertools.product(BENCH_PRESETS, settings.update_seeds):
+        config = bench_config(preset, seeds, settings)
+        trainer = Trainer.create(config)
+        state = initial_state(trainer)
+        keys = state.key
+        replay_state = random_fill(trainer, trainer.replay.max_rows)(state.replay, keys)
+        for mode, loop in UPDATE_VARIANTS[config.network]:
+            run = updates_fn(trainer, per_call[preset], mode, loop)
+            agent_state = jax.tree.map(jnp.copy, state.agent)  # donated to `run`
+            first, steady = time_update_calls(run, agent_state, replay_state, keys, settings)
+            rows.append(
+                {
+                    "section": "updates",
+                    "network": config.network,
+                    "batch_size": config.batch_size,
+                    "seeds": seeds,
+                    "seed_axis": mode,
+                    "loop": loop,
+                    "updates_per_call": per_call[preset],
+                    "updates_per_s": per_call[preset] * seeds / steady,
+                    "updates_per_s_per_seed": per_call[preset] / steady,
+                    "compile_s": first - steady,
+                }
+            )
+        del state, replay_state
     return rows
 
 
@@ -427,12 +491,12 @@ def bench_updates(settings: Settings) -> list[Row]:
 
 def bench_replay(settings: Settings) -> list[Row]:
     """Section replay: bytes per seed of the preset's 1M Atari replay over frames x 7056 B."""
-    del settings
+    del settings  # the preset's own capacity, whatever the bench's
     config = dataclasses.replace(get_preset(ATARI_PRESET), seeds=1)
-    trainer = Trainer.create(config)
-    replay = trainer.replay
+    replay = Trainer.create(config).replay
     frame_bytes = math.prod(replay.frame_shape) * np.dtype(replay.frame_dtype).itemsize
-    assert frame_bytes == ATARI_FRAME_BYTES, replay.frame_shape
+    if frame_bytes != ATARI_FRAME_BYTES:
+        raise RuntimeError(f"Atari frames are {replay.frame_shape}, expected 84 x 84 bytes")
     bytes_per_seed = replay.bytes_per_seed()
     ratio = bytes_per_seed / (replay.capacity * ATARI_FRAME_BYTES)
     return [
@@ -451,6 +515,13 @@ def bench_replay(settings: Settings) -> list[Row]:
 
 # Command line ------------------------------------------------------------------------------
 
+SECTION_FUNCTIONS: dict[str, Callable[[Settings], list[Row]]] = {
+    "env": bench_envs,
+    "train": bench_train,
+    "updates": bench_updates,
+    "replay": bench_replay,
+}
+
 
 def _int_tuple(text: str) -> tuple[int, ...]:
     values = tuple(int(v) for v in text.split(",") if v.strip())
@@ -464,16 +535,21 @@ def _sections(text: str) -> tuple[str, ...]:
     unknown = sorted(set(names) - set(SECTIONS))
     if unknown or not names:
         raise argparse.ArgumentTypeError(f"unknown sections {unknown}: pick from {SECTIONS}")
-    return names
+    return tuple(s for s in SECTIONS if s in names)
 
 
 def parse_args(argv: Sequence[str]) -> tuple[argparse.Namespace, Settings]:
+    """(arguments, settings): the full or --quick settings with any overrides."""
     parser = argparse.ArgumentParser(
-        prog="python -m experiments.bench", description=__doc__.split("\n\n")[0]
+        prog="python -m experiments.bench",
+        description="Throughput of envpool, collection, training and updates on this machine.",
     )
     parser.add_argument("--quick", action="store_true", help="a run of about a minute")
     parser.add_argument(
-        "--sections", type=_sections, default=SECTIONS, help=f"comma-separated, of {SECTIONS}"
+        "--sections",
+        type=_sections,
+        default=SECTIONS,
+        help=f"comma-separated, from {','.join(SECTIONS)} (default: all)",
     )
     parser.add_argument("--output", type=Path, default=Path("bench.json"), help="JSON results")
     parser.add_argument("--seeds", type=_int_tuple, help="pool sizes (seeds x 1 env), e.g. 1,8")
@@ -494,17 +570,17 @@ def _cell(value: Any) -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, float):
-        return f"{value:.3g}" if abs(value) < 100 else f"{value:,.0f}"
+        return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.3g}"
     if isinstance(value, int):
         return f"{value:,}"
     return str(value)
 
 
-def print_section(rows: list[Row]) -> None:
-    """One aligned table of a section's rows, without the machine labels."""
-    columns = [k for k in rows[0] if k != "section" and k not in machine_labels()]
-    print(f"\n[{rows[0]['section']}]")
-    print(format_table(columns, [[_cell(row.get(k, "")) for k in columns] for row in rows]))
+def format_section(rows: list[Row]) -> str:
+    """An aligned table of one section's rows, without the machine labels."""
+    columns = [k for k in rows[0] if k != "section" and k not in LABELS]
+    table = format_table(columns, [[_cell(row.get(k, "")) for k in columns] for row in rows])
+    return f"[{rows[0]['section']}]\n{table}"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -512,27 +588,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     labels = machine_labels()
     print("machine: " + ", ".join(f"{k} {v}" for k, v in labels.items()))
     rows: list[Row] = []
+    seconds: dict[str, float] = {}
     start = time.perf_counter()
-    for section in (s for s in SECTIONS if s in args.sections):
-        if section == "env":
-            new = bench_envs(settings)
-        elif section == "collect":
+    for section in args.sections:
+        section_start = time.perf_counter()
+        if section == "collect":
             raw = {(r["env"], r["seeds"]): r["steps_per_s"] for r in rows if r["section"] == "env"}
             new = bench_collect(settings, raw)
-        elif section == "train":
-            new = bench_train(settings)
-        elif section == "updates":
-            new = bench_updates(settings)
         else:
-            new = bench_replay(settings)
-        print_section(new)
+            new = SECTION_FUNCTIONS[section](settings)
+        seconds[section] = time.perf_counter() - section_start
+        print(f"\n{format_section(new)}\n({seconds[section]:.0f} s)", flush=True)
         rows += [row | labels for row in new]
     elapsed = time.perf_counter() - start
     report = {
         "machine": labels,
         "settings": dataclasses.asdict(settings),
-        "sections": [s for s in SECTIONS if s in args.sections],
+        "sections": list(args.sections),
         "seconds": elapsed,
+        "section_seconds": seconds,
         "rows": rows,
     }
     args.output.write_text(json.dumps(report, indent=2) + "\n")

@@ -1,6 +1,7 @@
 """The typed run configuration and its validation (everything checked before compiling)."""
 
 import dataclasses
+import itertools
 import math
 from typing import Literal
 
@@ -71,6 +72,12 @@ class Config:
     """Adam, or the centered RMSProp of Nature DQN (eps inside the square root)."""
     learning_rate: float = 1e-3
     """Optimiser step size."""
+    sweep_learning_rate: tuple[float, ...] = ()
+    """Learning rates trained side by side in one compiled program (each with every seed);
+    empty trains `learning_rate` only."""
+    sweep_gamma: tuple[float, ...] = ()
+    """Discounts trained side by side (crossed with the learning rates); empty trains
+    `gamma` only."""
     optimizer_eps: float = 1e-8
     """Adam epsilon, or the RMSProp min squared gradient."""
     rmsprop_decay: float = 0.95
@@ -120,6 +127,35 @@ class Config:
     @property
     def iterations(self) -> int:
         return self.total_steps // self.iteration_steps
+
+    @property
+    def sweep(self) -> dict[str, tuple[float, ...]]:
+        """The swept hyperparameters and their values, e.g. {"learning_rate": (1e-3, 3e-4)}."""
+        swept = {"learning_rate": self.sweep_learning_rate, "gamma": self.sweep_gamma}
+        return {name: values for name, values in swept.items() if values}
+
+    def members(self) -> list["Member"]:
+        """Everything trained side by side: each sweep point x each seed, point-major."""
+        names = list(self.sweep)
+        members = []
+        for point in itertools.product(*self.sweep.values()):
+            swept = dict(zip(names, point, strict=True))
+            values = {"learning_rate": self.learning_rate, "gamma": self.gamma} | swept
+            members += [Member(self.seed_offset + i, values, swept) for i in range(self.seeds)]
+        return members
+
+
+@dataclasses.dataclass(frozen=True)
+class Member:
+    """One trained agent of a run: a seed at one point of the hyperparameter sweep."""
+
+    seed: int  # seed index within the experiment
+    hyperparameters: dict[str, float]  # learning_rate and gamma of this member
+    swept: dict[str, float]  # only the swept ones, for labels in the logs
+
+    @property
+    def label(self) -> str:
+        return " ".join([f"{k}={v:g}" for k, v in self.swept.items()] + [f"seed {self.seed}"])
 
 
 def _check(condition: bool, message: str) -> None:
@@ -172,22 +208,26 @@ def validate(config: Config) -> EnvSpec:
         "or 0 for all.",
     )
     num_devices = c.devices or available
+    num_members = len(c.members())
     _check(
-        c.seeds % num_devices == 0,
-        f"seeds={c.seeds} cannot be split evenly over {num_devices} devices: use a multiple "
-        f"of {num_devices} seeds, or --devices with a divisor of {c.seeds}.",
+        num_members % num_devices == 0,
+        f"seeds={c.seeds} ({num_members} agents with the sweep) cannot be split evenly over "
+        f"{num_devices} devices: use a multiple of {num_devices}, or --devices with a divisor "
+        f"of {num_members}.",
     )
     _check(c.eval_episodes >= 0, f"eval_episodes={c.eval_episodes}: use 0 or more.")
     for name in ("epsilon_start", "epsilon_end", "eval_epsilon"):
         value = getattr(c, name)
         _check(0.0 <= value <= 1.0, f"{name}={value}: an exploration rate lies in [0, 1].")
     _check(c.epsilon_decay_steps >= 0, f"epsilon_decay_steps={c.epsilon_decay_steps} < 0.")
-    _check(0.0 <= c.gamma <= 1.0, f"gamma={c.gamma}: a discount lies in [0, 1].")
+    for gamma in (c.gamma, *c.sweep_gamma):
+        _check(0.0 <= gamma <= 1.0, f"gamma={gamma}: a discount lies in [0, 1].")
     _check(c.n_step >= 1, f"n_step={c.n_step}: use at least 1.")
-    _check(
-        c.learning_rate > 0 and math.isfinite(c.learning_rate),
-        f"learning_rate={c.learning_rate}: must be a positive number.",
-    )
+    for learning_rate in (c.learning_rate, *c.sweep_learning_rate):
+        _check(
+            learning_rate > 0 and math.isfinite(learning_rate),
+            f"learning_rate={learning_rate}: must be a positive number.",
+        )
     _check(c.optimizer_eps >= 0, f"optimizer_eps={c.optimizer_eps} < 0.")
     _check(c.max_grad_norm >= 0, f"max_grad_norm={c.max_grad_norm}: use 0 (off) or more.")
     _check(c.huber_delta > 0, f"huber_delta={c.huber_delta}: must be positive.")

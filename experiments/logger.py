@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 from tensorboardX import SummaryWriter
 
-from experiments.config import Config, ConfigError
+from experiments.config import Config, ConfigError, Member
 
 METRICS_FILE = "metrics.csv"
 CONFIG_FILE = "config.json"
@@ -91,20 +91,20 @@ class RunLogger:
     def __init__(
         self,
         run_dir: Path,
-        num_seeds: int,
-        seed_offset: int = 0,
+        members: Sequence[Member],
         resume_at: tuple[int, int] | None = None,
     ):
-        """`resume_at` = (agent step, metrics.csv bytes) of the checkpoint a run resumes
-        from: what was logged after it is discarded, so the logs equal an uninterrupted
-        run's. None starts fresh logs."""
+        """One TensorBoard writer per member (a seed, or a seed at a sweep point). Swept
+        hyperparameters get their own metrics.csv columns after `seed`. `resume_at` =
+        (agent step, metrics.csv bytes) of the checkpoint a run resumes from: what was
+        logged after it is discarded, so the logs equal an uninterrupted run's."""
         self.run_dir = run_dir
         run_dir.mkdir(parents=True, exist_ok=True)
-        self._seed_ids = [seed_offset + i for i in range(num_seeds)]
+        self._prefixes = [(m.seed, *m.swept.values()) for m in members]
         purge_step = resume_at[0] + 1 if resume_at else 0
         self._writers = [
-            SummaryWriter(str(run_dir / "tensorboard" / f"seed_{s}"), purge_step=purge_step)
-            for s in self._seed_ids
+            SummaryWriter(str(run_dir / "tensorboard" / _writer_name(m)), purge_step=purge_step)
+            for m in members
         ]
         path = run_dir / METRICS_FILE
         if resume_at and path.exists():
@@ -115,16 +115,17 @@ class RunLogger:
         else:
             self._csv_file = path.open("w", newline="")
             self._csv = csv.writer(self._csv_file)
-            self._csv.writerow(METRICS_COLUMNS)
+            swept = list(members[0].swept) if members else []
+            self._csv.writerow(("seed", *swept, "step", "metric", "value"))
 
-    def write(self, seed_index: int, step: int, metric: str, value: float) -> None:
-        """One scalar of one seed (index into this run's seeds) at an agent step."""
+    def write(self, index: int, step: int, metric: str, value: float) -> None:
+        """One scalar of one member (index into the run's members) at an agent step."""
         value = float(value)
-        self._writers[seed_index].add_scalar(metric, value, step)
-        self._csv.writerow((self._seed_ids[seed_index], step, metric, repr(value)))
+        self._writers[index].add_scalar(metric, value, step)
+        self._csv.writerow((*self._prefixes[index], step, metric, repr(value)))
 
     def write_all(self, step: int, metric: str, values: Sequence[float]) -> None:
-        """One scalar for every seed, values (num_seeds,)."""
+        """One scalar for every member, values (members,)."""
         for index, value in enumerate(values):
             self.write(index, step, metric, value)
 
@@ -141,20 +142,27 @@ class RunLogger:
             writer.close()
 
 
-def read_metrics(run_dir: Path, metric: str) -> dict[int, tuple[np.ndarray, np.ndarray]]:
-    """{seed: (steps, values)} of one metric from a run's metrics.csv, in step order."""
-    rows: dict[int, list[tuple[int, float]]] = {}
+def _writer_name(member: Member) -> str:
+    return "".join(f"{k}={v:g}_" for k, v in member.swept.items()) + f"seed_{member.seed}"
+
+
+def read_metrics(run_dir: Path, metric: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """{agent label: (steps, values)} of one metric from a run's metrics.csv, in step order.
+    Labels read "seed 0", or "learning_rate=0.001 seed 0" in a sweep."""
+    rows: dict[str, list[tuple[int, float]]] = {}
     with (Path(run_dir) / METRICS_FILE).open(newline="") as file:
         for row in csv.DictReader(file):
             if row["metric"] == metric:
-                rows.setdefault(int(row["seed"]), []).append(
-                    (int(row["step"]), float(row["value"]))
+                swept = [k for k in row if k not in METRICS_COLUMNS]
+                label = " ".join(
+                    [f"{k}={float(row[k]):g}" for k in swept] + [f"seed {row['seed']}"]
                 )
+                rows.setdefault(label, []).append((int(row["step"]), float(row["value"])))
     result = {}
-    for seed, pairs in sorted(rows.items()):
+    for label, pairs in rows.items():
         pairs.sort(key=lambda pair: pair[0])
         steps, values = zip(*pairs, strict=True)
-        result[seed] = (np.asarray(steps), np.asarray(values))
+        result[label] = (np.asarray(steps), np.asarray(values))
     return result
 
 
@@ -169,12 +177,16 @@ def plot_learning_curves(
 
     curves = read_metrics(run_dir, metric)
     figure, axis = plt.subplots(figsize=(7, 4.5))
-    for seed, (steps, values) in curves.items():
-        axis.plot(steps, values, linewidth=0.8, alpha=0.5, label=f"seed {seed}")
-    common = _common_steps(curves.values())
-    if common is not None and len(curves) > 1:
-        mean = np.mean([values for _, values in curves.values()], axis=0)
-        axis.plot(common, mean, color="black", linewidth=2.2, label="mean")
+    for label, (steps, values) in curves.items():
+        axis.plot(steps, values, linewidth=0.8, alpha=0.5, label=label)
+    groups: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
+    for label, curve in curves.items():  # the seeds of each sweep point
+        groups.setdefault(label.rsplit("seed", 1)[0].strip(), []).append(curve)
+    for point, group in groups.items():
+        common = _common_steps(group)
+        if common is not None and len(group) > 1:
+            mean = np.mean([values for _, values in group], axis=0)
+            axis.plot(common, mean, linewidth=2.2, label=f"{point} mean".strip())
     axis.set_xlabel(
         "agent steps per seed" + (f" (x{frames_per_step} frames)" if frames_per_step > 1 else "")
     )

@@ -19,7 +19,7 @@ from tqdm import tqdm
 from agents import Agent, DQNState, make_dqn, make_optimizer
 from envs import EnvSpec, make_env
 from experiments.checkpoint import Checkpointer, nan_to_none, none_to_nan
-from experiments.config import Config, ConfigError, validate
+from experiments.config import Config, ConfigError, Member, validate
 from experiments.logger import (
     CONFIG_FILE,
     RunLogger,
@@ -46,6 +46,7 @@ class SeedState(NamedTuple):
     replay: ReplayState
     obs_stack: jax.Array  # (E, *obs_shape): the stacked observation the agent acts on
     key: jax.Array
+    gamma: jax.Array  # this agent's discount (a sweep may vary it)
     loss_sum: jax.Array  # sums over the updates since the last log, for averaging
     q_sum: jax.Array
     num_updates: jax.Array
@@ -55,10 +56,13 @@ class SeedState(NamedTuple):
 def make_agent(config: Config, spec: EnvSpec) -> Agent:
     """The DQN agent of a config (network, optimiser, loss, target rule)."""
     torso = MLP(config.mlp_hidden) if config.network == "mlp" else NatureCNN(config.cnn_padding)
-    optimizer = make_optimizer(
-        config.optimizer,
-        config.learning_rate,
-        config.optimizer_eps,
+    # The learning rate lives in the optimiser state so that sweeps can vary it per agent.
+    optimizer = optax.inject_hyperparams(
+        make_optimizer, static_args=("name", "rmsprop_decay", "max_grad_norm")
+    )(
+        name=config.optimizer,
+        learning_rate=config.learning_rate,
+        eps=config.optimizer_eps,
         rmsprop_decay=config.rmsprop_decay,
         max_grad_norm=config.max_grad_norm or None,
     )
@@ -145,6 +149,7 @@ class Trainer:
     replay: Replay
     mode: str
     mesh: Mesh
+    members: list[Member]
 
     @classmethod
     def create(cls, config: Config) -> "Trainer":
@@ -156,20 +161,42 @@ class Trainer:
             make_replay(config, spec),
             seed_axis_mode(config),
             seed_mesh(config),
+            config.members(),
         )
+
+    @property
+    def num_members(self) -> int:
+        """Agents trained side by side: sweep points x seeds (the mapped axis)."""
+        return len(self.members)
+
+    @property
+    def seed_indices(self) -> list[int]:
+        return [member.seed for member in self.members]
+
+    def init_state(self) -> SeedState:
+        """The initial state of every member, stacked along the mapped axis."""
+        keys = seed_keys(self.config.seed, np.asarray(self.seed_indices))
+        learning_rates, gammas = (
+            np.array([m.hyperparameters[name] for m in self.members], np.float32)
+            for name in ("learning_rate", "gamma")
+        )
+        return self.init(keys, *self.to_device(learning_rates, gammas))
 
     # Per-seed pure functions ---------------------------------------------------------
 
-    def _init_seed(self, key: jax.Array) -> SeedState:
+    def _init_seed(self, key: jax.Array, learning_rate: jax.Array, gamma: jax.Array) -> SeedState:
         init_key, run_key = jax.random.split(key)
         obs_shape = self.replay.obs_shape
         sample_obs = jnp.zeros(obs_shape, self.spec.frame_dtype)
         zero = jnp.zeros((), jnp.float32)
+        agent = self.agent.init(init_key, sample_obs)
+        agent.opt_state.hyperparams["learning_rate"] = learning_rate
         return SeedState(
-            agent=self.agent.init(init_key, sample_obs),
+            agent=agent,
             replay=self.replay.init(),
             obs_stack=jnp.zeros((self.config.envs_per_seed, *obs_shape), self.spec.frame_dtype),
             key=run_key,
+            gamma=gamma,
             loss_sum=zero,
             q_sum=zero,
             num_updates=jnp.zeros((), jnp.int32),
@@ -186,7 +213,7 @@ class Trainer:
     def _train(self, state: SeedState, step, num_updates: int) -> SeedState:
         def one_update(state: SeedState, _):
             key, sample_key = jax.random.split(state.key)
-            batch = self.replay.sample(state.replay, sample_key, self.config.gamma)
+            batch = self.replay.sample(state.replay, sample_key, state.gamma)
             agent, metrics = self.agent.update(state.agent, batch)
             loss = metrics["loss"]
             nonfinite = (state.nonfinite_step < 0) & ~jnp.isfinite(loss)
@@ -216,8 +243,9 @@ class Trainer:
     # Jitted, seed-mapped functions ----------------------------------------------------
 
     @property
-    def init(self) -> Callable[[jax.Array], SeedState]:
-        return jax.jit(over_seeds(self._init_seed, self.mode, 1, self.mesh))
+    def init(self) -> Callable[[jax.Array, jax.Array, jax.Array], SeedState]:
+        """(keys, learning rates, gammas), each (members,) -> stacked state."""
+        return jax.jit(over_seeds(self._init_seed, self.mode, 3, self.mesh))
 
     def step_fn(self, num_updates: int) -> Callable:
         """(state, frame, reward, terminated, truncated, first, epsilon, step) ->
@@ -270,25 +298,25 @@ class RunResult:
 def evaluate(trainer: Trainer, state: SeedState, iteration: int, eval_act: Callable) -> np.ndarray:
     """Mean return of `eval_episodes` episodes per seed on a fresh pool, (seeds,)."""
     c = trainer.config
+    num_members = trainer.num_members
     env = make_env(
         c.env,
-        c.seeds,
+        num_members,
         c.eval_episodes,
         derive_env_seed(c.seed, iteration, _EVAL_STREAM),
         atari_protocol=c.atari_protocol,
         evaluation=True,  # the protocol's evaluation cap, no life-loss terminals
-        seed_offset=c.seed_offset,
+        seed_indices=trainer.seed_indices,
     )
-    seed_indices = np.arange(c.seed_offset, c.seed_offset + c.seeds)
     keys = jax.vmap(lambda k: jax.random.fold_in(jax.random.fold_in(k, _EVAL_STREAM), iteration))(
-        seed_keys(c.seed, seed_indices)
+        seed_keys(c.seed, np.asarray(trainer.seed_indices))
     )
     obs_stack = jnp.zeros(
-        (c.seeds, c.eval_episodes, *trainer.replay.obs_shape), trainer.spec.frame_dtype
+        (num_members, c.eval_episodes, *trainer.replay.obs_shape), trainer.spec.frame_dtype
     )
     result = env.reset()
-    finished = np.zeros((c.seeds, c.eval_episodes), bool)
-    returns = np.zeros((c.seeds, c.eval_episodes), np.float64)
+    finished = np.zeros((num_members, c.eval_episodes), bool)
+    returns = np.zeros((num_members, c.eval_episodes), np.float64)
     epsilon = jnp.float32(c.eval_epsilon)
     counter = 0
     while not finished.all():
@@ -324,14 +352,14 @@ def _train_iteration(
     loops_per_iteration = c.iteration_steps // c.envs_per_seed
     env = make_env(
         c.env,
-        c.seeds,
+        trainer.num_members,
         c.envs_per_seed,
         derive_env_seed(c.seed, iteration, 0),
         atari_protocol=c.atari_protocol,
-        seed_offset=c.seed_offset,
+        seed_indices=trainer.seed_indices,
     )
     result = env.reset()
-    episode_returns: list[list[float]] = [[] for _ in range(c.seeds)]
+    episode_returns: list[list[float]] = [[] for _ in range(trainer.num_members)]
     start_time = time.perf_counter()
     for loop in range(loops_per_iteration):
         loop_index = iteration * loops_per_iteration + loop
@@ -371,11 +399,10 @@ def train(config: Config, preset: str = "custom", run_dir: str | Path | None = N
     resuming = check_run_dir(run_dir, config)
     trainer = Trainer.create(config)
     c, spec = trainer.config, trainer.spec
-    seed_indices = np.arange(c.seed_offset, c.seed_offset + c.seeds)
-    state = trainer.init(seed_keys(c.seed, seed_indices))
+    state = trainer.init_state()
     checkpointer = Checkpointer(run_dir, c.keep_checkpoints)
-    eval_returns = np.full((c.iterations, c.seeds), np.nan)
-    train_returns = np.full((c.iterations, c.seeds), np.nan)
+    eval_returns = np.full((c.iterations, trainer.num_members), np.nan)
+    train_returns = np.full((c.iterations, trainer.num_members), np.nan)
     start_iteration, resume_at = 0, None
     restored = checkpointer.restore_latest(state) if resuming else None
     if restored is not None:
@@ -392,7 +419,7 @@ def train(config: Config, preset: str = "custom", run_dir: str | Path | None = N
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / CONFIG_FILE).write_text(json.dumps(run_record(c, preset), indent=2) + "\n")
     _print_header(trainer, preset, start_iteration)
-    logger = RunLogger(run_dir, c.seeds, c.seed_offset, resume_at)
+    logger = RunLogger(run_dir, trainer.members, resume_at)
     loop_every, updates_per_call = trainer.updates_per_loop_step()
     step_fns = (trainer.step_fn(0), trainer.step_fn(updates_per_call))
     eval_act = trainer.eval_act
@@ -415,7 +442,7 @@ def train(config: Config, preset: str = "custom", run_dir: str | Path | None = N
             state = state._replace(
                 loss_sum=jnp.zeros_like(state.loss_sum), q_sum=jnp.zeros_like(state.q_sum)
             )
-            _check_finite(state, seed_indices)  # before saving: the last good checkpoint stays
+            _check_finite(state, trainer.members)  # before saving: the last good checkpoint stays
             if c.eval_episodes:
                 eval_returns[iteration] = evaluate(trainer, state, iteration, eval_act)
                 logger.write_all(step, "eval_return", eval_returns[iteration])
@@ -433,14 +460,16 @@ def train(config: Config, preset: str = "custom", run_dir: str | Path | None = N
         bar.close()
         logger.close()
         checkpointer.close()
-    _summarise(run_dir, c, spec, seed_indices, eval_returns, train_returns)
+    _summarise(run_dir, c, spec, trainer.members, eval_returns, train_returns)
     return RunResult(run_dir, state, eval_returns, train_returns)
 
 
 def _print_header(trainer: Trainer, preset: str, start_iteration: int) -> None:
     c, frames = trainer.config, trainer.spec.frames_per_step
     print(
-        f"{preset}: {c.env}, {c.seeds} seeds x {c.envs_per_seed} envs, "
+        f"{preset}: {c.env}, {c.seeds} seeds x {c.envs_per_seed} envs"
+        + "".join(f" x {len(v)} values of {k}" for k, v in c.sweep.items())
+        + ", "
         f"{c.total_steps:,} agent steps per seed"
         + (f" ({c.total_steps * frames:,} frames)" if frames > 1 else "")
         + f", seed axis: {trainer.mode} on {jax.default_backend()}"
@@ -448,7 +477,7 @@ def _print_header(trainer: Trainer, preset: str, start_iteration: int) -> None:
     print(
         f"replay: {c.replay_capacity:,} transitions per seed, "
         f"{trainer.replay.bytes_per_seed() / 2**20:,.1f} MiB per seed "
-        f"({trainer.replay.bytes_per_seed() * c.seeds / 2**30:.2f} GiB for all seeds)"
+        f"({trainer.replay.bytes_per_seed() * trainer.num_members / 2**30:.2f} GiB for all)"
     )
     if start_iteration:
         print(f"resuming after iteration {start_iteration} of {c.iterations}")
@@ -469,24 +498,25 @@ def _log_iteration(
 ) -> None:
     c = trainer.config
     updates = int(np.asarray(state.num_updates).sum()) - updates_before
-    updates_per_seed = updates // c.seeds
+    num_members = trainer.num_members
+    updates_per_seed = updates // num_members
     if updates_per_seed:
         logger.write_all(step, "loss", np.asarray(state.loss_sum) / updates_per_seed)
         logger.write_all(step, "q_mean", np.asarray(state.q_sum) / updates_per_seed)
     for seed_index, returns in enumerate(episode_returns):
         if returns:
             logger.write(seed_index, step, "train_return", float(np.mean(returns)))
-    logger.write_all(step, "epsilon", [trainer.epsilon(step - 1)] * c.seeds)
-    env_steps_per_s = c.iteration_steps * c.seeds / elapsed
-    logger.write_all(step, "env_steps_per_s", [env_steps_per_s] * c.seeds)
-    logger.write_all(step, "updates_per_s", [updates / elapsed] * c.seeds)
+    logger.write_all(step, "epsilon", [trainer.epsilon(step - 1)] * num_members)
+    env_steps_per_s = c.iteration_steps * num_members / elapsed
+    logger.write_all(step, "env_steps_per_s", [env_steps_per_s] * num_members)
+    logger.write_all(step, "updates_per_s", [updates / elapsed] * num_members)
 
 
-def _check_finite(state: SeedState, seed_indices: np.ndarray) -> None:
+def _check_finite(state: SeedState, members: list[Member]) -> None:
     bad = np.asarray(state.nonfinite_step)
     if (bad >= 0).any():
         details = ", ".join(
-            f"seed {seed_indices[i]} at agent step {bad[i]}" for i in np.nonzero(bad >= 0)[0]
+            f"{members[i].label} at agent step {bad[i]}" for i in np.nonzero(bad >= 0)[0]
         )
         raise NonFiniteLossError(
             f"The loss became NaN or infinite ({details}); the run stopped. Lower the "
@@ -498,7 +528,7 @@ def _summarise(
     run_dir: Path,
     config: Config,
     spec: EnvSpec,
-    seed_indices: np.ndarray,
+    members: list[Member],
     eval_returns: np.ndarray,
     train_returns: np.ndarray,
 ) -> None:
@@ -506,14 +536,14 @@ def _summarise(
     with np.errstate(all="ignore"):
         rows = [
             (
-                int(seed),
+                member.label,
                 eval_returns[-1, i],
                 np.nanmax(eval_returns[:, i]) if np.isfinite(eval_returns[:, i]).any() else np.nan,
                 train_returns[-1, i],
             )
-            for i, seed in enumerate(seed_indices)
+            for i, member in enumerate(members)
         ]
-    print(format_table(("seed", "final eval", "best eval", "final train return"), rows))
+    print(format_table(("agent", "final eval", "best eval", "final train return"), rows))
     metric = "eval_return" if config.eval_episodes else "train_return"
     output = run_dir / "learning_curve.png"
     plot_learning_curves(run_dir, metric, f"{config.env}: {metric}", spec.frames_per_step, output)

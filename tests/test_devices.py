@@ -24,15 +24,16 @@ SCRIPT = textwrap.dedent(
         four = train(dataclasses.replace(config, devices=4), run_dir=f"{run_root}/{mode}4")
         shardings = {leaf.sharding.num_devices for leaf in jax.tree.leaves(four.state)}
         assert shardings == {4}, shardings
-        # Same data, same actions; parameters agree to float rounding (XLA:CPU compiles the
-        # sharded program's reductions differently, so not bit for bit).
         jax.tree.map(np.testing.assert_array_equal, one.state.replay, four.state.replay)
         np.testing.assert_array_equal(one.eval_returns, four.eval_returns)
-        jax.tree.map(
-            lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6),
-            one.state.agent.params,
-            four.state.agent.params,
-        )
+        if mode == "map":  # each seed runs the same single-seed program: bit for bit
+            jax.tree.map(np.testing.assert_array_equal, one.state.agent, four.state.agent)
+        else:  # XLA:CPU vectorises a vmap over 4 seeds differently than over 1
+            jax.tree.map(
+                lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6),
+                one.state.agent.params,
+                four.state.agent.params,
+            )
     print("SHARDED == SINGLE")
     """
 )
