@@ -211,9 +211,10 @@ def validate(config: Config) -> EnvSpec:
     num_members = len(c.members())
     _check(
         num_members % num_devices == 0,
-        f"seeds={c.seeds} ({num_members} agents with the sweep) cannot be split evenly over "
-        f"{num_devices} devices: use a multiple of {num_devices}, or --devices with a divisor "
-        f"of {num_members}.",
+        f"seeds={c.seeds}"
+        + (f" ({num_members} agents with the sweep)" if c.sweep else "")
+        + f" cannot be split evenly over {num_devices} devices: use a multiple of "
+        f"{num_devices}, or --devices with a divisor of {num_members}.",
     )
     _check(c.eval_episodes >= 0, f"eval_episodes={c.eval_episodes}: use 0 or more.")
     for name in ("epsilon_start", "epsilon_end", "eval_epsilon"):
