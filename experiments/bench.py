@@ -45,7 +45,7 @@ from experiments.config import Config
 from experiments.logger import format_table
 from experiments.presets import get_preset
 from experiments.replay import ReplayState
-from experiments.runner import SeedState, Trainer, over_seeds, seed_axis_mode, seed_keys
+from experiments.runner import SeedState, Trainer, over_seeds, seed_axis_mode
 
 Row = dict[str, Any]
 
@@ -141,13 +141,6 @@ def bench_env(config: Config) -> VecEnv:
 
 def _median(values: Sequence[float]) -> float:
     return float(statistics.median(values))
-
-
-def initial_state(trainer: Trainer) -> SeedState:
-    """The runner's initial state of all seeds (`Trainer.init_state` where it exists)."""
-    if hasattr(trainer, "init_state"):
-        return trainer.init_state()
-    return trainer.init(seed_keys(trainer.config.seed, np.arange(trainer.config.seeds)))
 
 
 def timed_steps(
@@ -247,7 +240,7 @@ class Loop:
 
     @classmethod
     def start(cls, trainer: Trainer, env: VecEnv, updates_per_call: int = 0) -> "Loop":
-        state = initial_state(trainer)
+        state = trainer.init_state()
         train_fn = trainer.step_fn(updates_per_call) if updates_per_call else None
         return cls(trainer, env, state, env.reset(), trainer.step_fn(0), train_fn)
 
@@ -461,7 +454,7 @@ def bench_updates(settings: Settings) -> list[Row]:
     for preset, seeds in itertools.product(BENCH_PRESETS, settings.update_seeds):
         config = bench_config(preset, seeds, settings)
         trainer = Trainer.create(config)
-        state = initial_state(trainer)
+        state = trainer.init_state()
         keys = state.key
         replay_state = random_fill(trainer, trainer.replay.max_rows)(state.replay, keys)
         for mode, loop in UPDATE_VARIANTS[config.network]:
