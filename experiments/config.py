@@ -107,8 +107,8 @@ class Config:
 
     # Runner and logging.
     seed_axis: Literal["auto", "vmap", "map"] = "auto"
-    """How the seed axis is computed: vmap, or a sequential lax.map (measured faster for the
-    Nature CNN on CPU); auto picks map for the Nature CNN on CPU and vmap otherwise."""
+    """How the seed axis is computed: vmap, or a sequential lax.map (bit-exact against
+    single-seed runs, but it copies the replay each step); auto is vmap."""
     devices: int = 0
     """Local devices the seed axis is sharded over (each holds seeds / devices seeds);
     0 uses every local device."""
