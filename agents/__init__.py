@@ -1,6 +1,17 @@
-"""Pure-functional agents, their losses and shared types."""
+"""Pure-functional agents, value representations, losses and shared types."""
 
-from agents.dqn import Agent, DQNState, make_dqn, make_optimizer
+from agents import representations
+from agents.dqn import Agent, DQNState, epsilon_greedy, make_dqn, make_optimizer
+from agents.representations import ValueRepresentation
 from agents.types import Transition
 
-__all__ = ["Agent", "DQNState", "Transition", "make_dqn", "make_optimizer"]
+__all__ = [
+    "Agent",
+    "DQNState",
+    "Transition",
+    "ValueRepresentation",
+    "epsilon_greedy",
+    "make_dqn",
+    "make_optimizer",
+    "representations",
+]

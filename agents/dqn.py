@@ -6,12 +6,13 @@ from typing import Any, Literal, NamedTuple
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
-from agents import losses
+from agents.representations import ValueRepresentation, scalar
 from agents.types import Transition
 
-Params = Any  # the Flax variables dict of the Q-network
+Params = Any  # the Flax variables dict of a network
 
 
 class DQNState(NamedTuple):
@@ -24,18 +25,24 @@ class DQNState(NamedTuple):
 
 
 class Agent(NamedTuple):
-    """A DQN agent: a bundle of pure, jit- and vmap-able functions.
+    """An agent: a bundle of pure, jit- and vmap-able functions.
 
-    init(key, sample_obs (*obs_shape,)) -> DQNState
-    act(state, obs (E, *obs_shape), key, epsilon ()) -> actions (E,) int32
-    update(state, transitions (batch B)) -> (state, metrics of () arrays)
-    q_values(params, obs (..., *obs_shape)) -> (..., A) float32
+    init(key, sample_obs (*obs_shape,)) -> state
+    act(state, obs (E, *obs_shape), key, step ()) -> actions (E, ...): the training
+      behaviour at agent step `step` (its exploration schedule lives in the agent)
+    eval_act(state, obs (E, *obs_shape), key) -> actions (E, ...): the evaluation behaviour
+    update(state, transitions (batch B), key) -> (state, metrics of () arrays)
+    q_values(params, obs (..., *obs_shape)) -> (..., A) float32 (Q agents)
+    return_distribution(params, obs (..., *obs_shape)) -> (support (m,), probabilities
+      (..., A, m)) for categorical critics; raises for a scalar one
     """
 
-    init: Callable[[jax.Array, jax.Array], DQNState]
-    act: Callable[[DQNState, jax.Array, jax.Array, jax.Array], jax.Array]
-    update: Callable[[DQNState, Transition], tuple[DQNState, dict[str, jax.Array]]]
-    q_values: Callable[[Params, jax.Array], jax.Array]
+    init: Callable[[jax.Array, jax.Array], Any]
+    act: Callable[[Any, jax.Array, jax.Array, jax.Array], jax.Array]
+    eval_act: Callable[[Any, jax.Array, jax.Array], jax.Array]
+    update: Callable[[Any, Transition, jax.Array], tuple[Any, dict[str, jax.Array]]]
+    q_values: Callable[[Params, jax.Array], jax.Array] | None = None
+    return_distribution: Callable[[Params, jax.Array], tuple[Any, jax.Array]] | None = None
 
 
 class ScaleByAdamState(NamedTuple):
@@ -112,50 +119,64 @@ def make_optimizer(
     return optax.chain(optax.clip_by_global_norm(max_grad_norm), optimizer)
 
 
+def epsilon_greedy(q: jax.Array, key: jax.Array, epsilon: jax.Array) -> jax.Array:
+    """Per row of q (E, A): the greedy action (ties to the lowest index), or with
+    probability epsilon a uniform one; -> (E,) int32."""
+    num_envs, num_actions = q.shape
+    explore_key, action_key = jax.random.split(key)
+    explore = jax.random.uniform(explore_key, (num_envs,)) < epsilon
+    random_actions = jax.random.randint(action_key, (num_envs,), 0, num_actions, jnp.int32)
+    return jnp.where(explore, random_actions, jnp.argmax(q, axis=-1).astype(jnp.int32))
+
+
 def make_dqn(
     network: nn.Module,
     optimizer: optax.GradientTransformation,
-    num_actions: int,
-    loss: Literal["mse", "huber"] = "mse",
-    huber_delta: float = 1.0,
+    representation: ValueRepresentation | None = None,
     double_q: bool = False,
     target_update_period: int = 1,
     target_update_tau: float = 1.0,
+    epsilon: optax.Schedule | float = 0.0,
+    eval_epsilon: float = 0.0,
 ) -> Agent:
-    """Builds DQN (or Double DQN with `double_q`) around a Q-network.
+    """Builds DQN (or Double DQN with `double_q`) for any value representation.
+
+    Scalar is DQN; C51, HL-Gauss and two-hot are the classification critics of the same
+    family (the bootstrap action is the argmax of the representation's Q-values).
 
     Args:
-      network: maps observations (..., *obs_shape) to Q-values (..., num_actions).
+      network: maps observations (..., *obs_shape) to outputs (..., A, m), m the
+        representation's `num_outputs`.
       optimizer: applied to the gradient of the batch-mean loss.
-      num_actions: number of discrete actions A.
-      loss: per-transition loss of the TD error: "mse" is td^2 (Dopamine JAX DQN),
-        "huber" is Huber with `huber_delta` (Nature DQN's clipped TD error for delta 1).
-      huber_delta: Huber threshold.
+      representation: the value representation; the scalar MSE critic when None.
       double_q: select the bootstrap action with the online network.
       target_update_period: the target moves after every update whose new update count is
         a multiple of this period.
       target_update_tau: target <- tau * online + (1 - tau) * target; 1 is a hard copy
         (exact), e.g. 0.005 with period 1 is Polyak averaging.
+      epsilon: training exploration rate, constant or a function of the agent step.
+      eval_epsilon: exploration rate of `eval_act`.
 
     Returns:
       The Agent's pure functions.
     """
-    if loss == "mse":
-        transition_loss = losses.squared_loss
-    elif loss == "huber":
-
-        def transition_loss(td: jax.Array) -> jax.Array:
-            return losses.huber_loss(td, huber_delta)
-
-    else:
-        raise ValueError(f"Unknown loss {loss!r}: use 'mse' or 'huber'.")
+    representation = representation or scalar()
+    epsilon_schedule = epsilon if callable(epsilon) else optax.constant_schedule(epsilon)
     if target_update_period < 1:
         raise ValueError(f"target_update_period must be >= 1, got {target_update_period}.")
     if isinstance(target_update_tau, int | float) and not 0.0 < target_update_tau <= 1.0:
         raise ValueError(f"target_update_tau must be in (0, 1], got {target_update_tau}.")
 
     def q_values(params: Params, obs: jax.Array) -> jax.Array:
-        return network.apply(params, obs)
+        return representation.q_values(network.apply(params, obs))
+
+    def return_distribution(params: Params, obs: jax.Array) -> tuple[np.ndarray, jax.Array]:
+        if representation.probabilities is None:
+            raise ValueError(
+                f"A {representation.name} critic predicts no return distribution; use a "
+                "categorical one (c51, hl_gauss, two_hot)."
+            )
+        return representation.support, representation.probabilities(network.apply(params, obs))
 
     def init(key: jax.Array, sample_obs: jax.Array) -> DQNState:
         params = network.init(key, sample_obs)
@@ -166,34 +187,34 @@ def make_dqn(
             update_count=jnp.zeros((), jnp.int32),
         )
 
-    def act(state: DQNState, obs: jax.Array, key: jax.Array, epsilon: jax.Array) -> jax.Array:
-        greedy_actions = jnp.argmax(q_values(state.params, obs), axis=-1).astype(jnp.int32)
-        explore_key, action_key = jax.random.split(key)
-        num_envs = greedy_actions.shape[0]
-        explore = jax.random.uniform(explore_key, (num_envs,)) < epsilon
-        random_actions = jax.random.randint(action_key, (num_envs,), 0, num_actions, jnp.int32)
-        return jnp.where(explore, random_actions, greedy_actions)
+    def act(state: DQNState, obs: jax.Array, key: jax.Array, step: jax.Array) -> jax.Array:
+        return epsilon_greedy(q_values(state.params, obs), key, epsilon_schedule(step))
+
+    def eval_act(state: DQNState, obs: jax.Array, key: jax.Array) -> jax.Array:
+        return epsilon_greedy(q_values(state.params, obs), key, eval_epsilon)
 
     def loss_fn(
         params: Params, target_params: Params, batch: Transition
     ) -> tuple[jax.Array, dict[str, jax.Array]]:
-        q_tm1 = q_values(params, batch.obs_tm1)
-        q_t_target = q_values(target_params, batch.obs_t)
-        if double_q:
-            q_t_online = q_values(params, batch.obs_t)
-            target = jax.vmap(losses.double_q_learning_target)(
-                q_t_target, q_t_online, batch.reward_t, batch.discount_t
-            )
-        else:
-            target = jax.vmap(losses.q_learning_target)(
-                q_t_target, batch.reward_t, batch.discount_t
-            )
-        td = jax.vmap(losses.td_error)(q_tm1, batch.action_tm1, target)
-        mean_loss = jnp.mean(jax.vmap(transition_loss)(td))
-        q_taken = jnp.take_along_axis(q_tm1, batch.action_tm1[:, None], axis=-1)
-        return mean_loss, {"q_mean": jnp.mean(q_taken), "target_mean": jnp.mean(target)}
+        out_tm1 = network.apply(params, batch.obs_tm1)
+        out_t = network.apply(target_params, batch.obs_t)
+        q_t = representation.q_values(out_t)
+        selector_q_t = q_values(params, batch.obs_t) if double_q else q_t
+        a_t = jnp.argmax(selector_q_t, axis=-1)
+        out_tm1_taken = _take_action(out_tm1, batch.action_tm1)
+        out_t_selected = jax.lax.stop_gradient(_take_action(out_t, a_t))
+        transition_losses = jax.vmap(representation.loss)(
+            out_tm1_taken, out_t_selected, batch.reward_t, batch.discount_t
+        )
+        q_taken = representation.q_values(out_tm1_taken)
+        target = batch.reward_t + batch.discount_t * _take_action(q_t, a_t)
+        metrics = {"q_mean": jnp.mean(q_taken), "target_mean": jnp.mean(target)}
+        return jnp.mean(transition_losses), metrics
 
-    def update(state: DQNState, batch: Transition) -> tuple[DQNState, dict[str, jax.Array]]:
+    def update(
+        state: DQNState, batch: Transition, key: jax.Array | None = None
+    ) -> tuple[DQNState, dict[str, jax.Array]]:
+        del key  # DQN's update is deterministic
         (mean_loss, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(
             state.params, state.target_params, batch
         )
@@ -208,4 +229,10 @@ def make_dqn(
         new_state = DQNState(params, target_params, opt_state, update_count)
         return new_state, {"loss": mean_loss, **metrics}
 
-    return Agent(init=init, act=act, update=update, q_values=q_values)
+    return Agent(init, act, eval_act, update, q_values, return_distribution)
+
+
+def _take_action(values: jax.Array, actions: jax.Array) -> jax.Array:
+    """values (B, A, ...) at actions (B,) -> (B, ...)."""
+    index = actions.reshape(actions.shape + (1,) * (values.ndim - 1))
+    return jnp.take_along_axis(values, index, axis=1)[:, 0]

@@ -249,8 +249,7 @@ class Loop:
         self.state, actions = fn(
             self.state,
             *self.trainer.to_device(r.obs, r.reward, r.terminated, r.truncated, r.first),
-            jnp.float32(self.trainer.epsilon(self.agent_step)),
-            jnp.int32(self.agent_step + self.trainer.config.envs_per_seed),
+            np.int32(self.agent_step),
         )
         return np.asarray(actions)
 
@@ -414,9 +413,9 @@ def updates_fn(trainer: Trainer, num_updates: int, mode: str, loop: str) -> Call
 
     def one_update(carry: tuple[Any, jax.Array], replay_state: ReplayState):
         agent_state, key = carry
-        key, sample_key = jax.random.split(key)
+        key, sample_key, update_key = jax.random.split(key, 3)
         batch = replay.sample(replay_state, sample_key, gamma)
-        agent_state, metrics = agent.update(agent_state, batch)
+        agent_state, metrics = agent.update(agent_state, batch, update_key)
         return (agent_state, key), metrics["loss"]
 
     def per_seed(agent_state: Any, replay_state: ReplayState, key: jax.Array):

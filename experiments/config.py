@@ -3,6 +3,7 @@
 import dataclasses
 import itertools
 import math
+import warnings
 from typing import Literal
 
 import jax
@@ -64,6 +65,18 @@ class Config:
     """Huber threshold (the TD-error clip of Nature DQN is delta 1)."""
     double_q: bool = False
     """Double DQN: select the next action with the online network."""
+    value_representation: Literal["scalar", "c51", "hl_gauss", "two_hot"] = "scalar"
+    """Critic output: a scalar Q trained with `loss`, or a categorical head trained with
+    cross-entropy: c51 (distributional target projected onto the atoms), hl_gauss or two_hot
+    (the scalar target turned into a distribution)."""
+    num_atoms: int = 51
+    """Atoms (C51, two-hot) or bins (HL-Gauss) of a categorical critic."""
+    v_min: float = -10.0
+    """Lower end of a categorical critic's support."""
+    v_max: float = 10.0
+    """Upper end of a categorical critic's support."""
+    sigma_ratio: float = 0.75
+    """HL-Gauss: the Gaussian's sigma as a multiple of the bin width."""
     gamma: float = 0.99
     """Discount factor."""
     n_step: int = 1
@@ -232,6 +245,20 @@ def validate(config: Config) -> EnvSpec:
     _check(c.optimizer_eps >= 0, f"optimizer_eps={c.optimizer_eps} < 0.")
     _check(c.max_grad_norm >= 0, f"max_grad_norm={c.max_grad_norm}: use 0 (off) or more.")
     _check(c.huber_delta > 0, f"huber_delta={c.huber_delta}: must be positive.")
+    if c.value_representation != "scalar":
+        _check(
+            c.v_min < c.v_max,
+            f"v_min={c.v_min} must be below v_max={c.v_max}: the support is [v_min, v_max].",
+        )
+        _check(
+            c.num_atoms >= 2,
+            f"num_atoms={c.num_atoms}: a categorical critic needs at least 2 atoms or bins.",
+        )
+        _check(
+            c.sigma_ratio > 0,
+            f"sigma_ratio={c.sigma_ratio}: the HL-Gauss sigma must be positive (0.75 is the "
+            "recommended ratio to the bin width).",
+        )
     _check(
         0.0 < c.target_update_tau <= 1.0,
         f"target_update_tau={c.target_update_tau}: must lie in (0, 1].",
@@ -271,4 +298,44 @@ def validate(config: Config) -> EnvSpec:
             f"network={c.network!r} on the vector task {c.env}: use --network mlp.",
         )
         _check(all(h > 0 for h in c.mlp_hidden), f"mlp_hidden={c.mlp_hidden}: sizes > 0.")
+    if c.value_representation != "scalar":
+        _warn_if_support_too_narrow(c, suite, spec)
     return spec
+
+
+# Per-step reward range of tasks whose rewards are bounded (Atari's are clipped).
+_REWARD_RANGES = {
+    "CartPole-v0": (0.0, 1.0),
+    "CartPole-v1": (0.0, 1.0),
+    "Acrobot-v1": (-1.0, 0.0),
+    "MountainCar-v0": (-1.0, 0.0),
+}
+
+
+def return_range(config: Config, suite: str, max_episode_steps: int) -> tuple[float, float]:
+    """Bounds of the discounted return of the task's (clipped) rewards; infinite when the
+    task's rewards are not known to be bounded."""
+    if suite == "atari":
+        low, high = -1.0, 1.0  # every Atari protocol clips rewards
+    elif config.env in _REWARD_RANGES:
+        low, high = _REWARD_RANGES[config.env]
+    else:
+        return -math.inf, math.inf
+    horizon = max(
+        max_episode_steps if g == 1.0 else (1 - g**max_episode_steps) / (1 - g)
+        for g in (config.gamma, *config.sweep_gamma)
+    )
+    return low * horizon, high * horizon
+
+
+def _warn_if_support_too_narrow(config: Config, suite: str, spec: EnvSpec) -> None:
+    low, high = return_range(config, suite, spec.max_episode_steps)
+    if math.isfinite(low) and (low < config.v_min or high > config.v_max):
+        warnings.warn(
+            f"The support [{config.v_min:g}, {config.v_max:g}] of the "
+            f"{config.value_representation} critic cannot hold every return of {config.env}'s "
+            f"{'clipped ' if suite == 'atari' else ''}rewards ([{low:.4g}, {high:.4g}] with "
+            f"gamma {config.gamma:g}); targets outside it are clipped into the support (as in "
+            "the C51 and HL-Gauss Atari settings). Widen --v-min/--v-max if that is not meant.",
+            stacklevel=3,
+        )

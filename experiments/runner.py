@@ -16,7 +16,8 @@ from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 from tqdm import tqdm
 
-from agents import Agent, DQNState, make_dqn, make_optimizer
+from agents import Agent, DQNState, make_dqn, make_optimizer, representations
+from agents.representations import ValueRepresentation
 from envs import EnvSpec, make_env
 from experiments.checkpoint import Checkpointer, nan_to_none, none_to_nan
 from experiments.config import Config, ConfigError, Member, validate
@@ -53,9 +54,32 @@ class SeedState(NamedTuple):
     nonfinite_step: jax.Array  # first agent step with a non-finite loss, -1 if none
 
 
+def make_representation(config: Config) -> ValueRepresentation:
+    """The value representation a config names."""
+    c = config
+    if c.value_representation == "scalar":
+        return representations.scalar(c.loss, c.huber_delta)
+    if c.value_representation == "c51":
+        return representations.c51(c.v_min, c.v_max, c.num_atoms)
+    if c.value_representation == "hl_gauss":
+        return representations.hl_gauss(c.v_min, c.v_max, c.num_atoms, c.sigma_ratio)
+    return representations.two_hot(c.v_min, c.v_max, c.num_atoms)
+
+
+def epsilon_schedule(config: Config) -> optax.Schedule:
+    """Training exploration rate by agent step: 1 (uniform actions) before learning starts,
+    then a linear decay from epsilon_start to epsilon_end over epsilon_decay_steps."""
+    c = config
+    decay = optax.linear_schedule(
+        c.epsilon_start, c.epsilon_end, max(c.epsilon_decay_steps, 1), c.learning_starts
+    )
+    return lambda step: jnp.where(step < c.learning_starts, 1.0, decay(step))
+
+
 def make_agent(config: Config, spec: EnvSpec) -> Agent:
-    """The DQN agent of a config (network, optimiser, loss, target rule)."""
+    """The DQN-family agent of a config (network, optimiser, representation, target rule)."""
     torso = MLP(config.mlp_hidden) if config.network == "mlp" else NatureCNN(config.cnn_padding)
+    representation = make_representation(config)
     # The learning rate lives in the optimiser state so that sweeps can vary it per agent.
     optimizer = optax.inject_hyperparams(
         make_optimizer, static_args=("name", "rmsprop_decay", "max_grad_norm")
@@ -67,14 +91,14 @@ def make_agent(config: Config, spec: EnvSpec) -> Agent:
         max_grad_norm=config.max_grad_norm or None,
     )
     return make_dqn(
-        QNetwork(torso, spec.num_actions),
+        QNetwork(torso, spec.num_actions, representation.num_outputs),
         optimizer,
-        spec.num_actions,
-        loss=config.loss,
-        huber_delta=config.huber_delta,
+        representation,
         double_q=config.double_q,
         target_update_period=config.target_update_period // config.update_period,
         target_update_tau=config.target_update_tau,
+        epsilon=epsilon_schedule(config),
+        eval_epsilon=config.eval_epsilon,
     )
 
 
@@ -202,18 +226,18 @@ class Trainer:
             nonfinite_step=jnp.full((), -1, jnp.int32),
         )
 
-    def _collect(self, state: SeedState, frame, reward, terminated, truncated, first, epsilon):
+    def _collect(self, state: SeedState, frame, reward, terminated, truncated, first, step):
         obs_stack = stack_frames(state.obs_stack, frame, first)
         key, act_key = jax.random.split(state.key)
-        action = self.agent.act(state.agent, obs_stack, act_key, epsilon)
+        action = self.agent.act(state.agent, obs_stack, act_key, step)
         replay = self.replay.add(state.replay, frame, action, reward, terminated, truncated, first)
         return state._replace(obs_stack=obs_stack, key=key, replay=replay), action
 
     def _train(self, state: SeedState, step, num_updates: int) -> SeedState:
         def one_update(state: SeedState, _):
-            key, sample_key = jax.random.split(state.key)
+            key, sample_key, update_key = jax.random.split(state.key, 3)
             batch = self.replay.sample(state.replay, sample_key, state.gamma)
-            agent, metrics = self.agent.update(state.agent, batch)
+            agent, metrics = self.agent.update(state.agent, batch, update_key)
             loss = metrics["loss"]
             nonfinite = (state.nonfinite_step < 0) & ~jnp.isfinite(loss)
             return state._replace(
@@ -225,18 +249,19 @@ class Trainer:
                 nonfinite_step=jnp.where(nonfinite, step, state.nonfinite_step),
             ), None
 
-        state, _ = jax.lax.scan(one_update, state, length=num_updates)
+        # Unrolled: a few updates run several times faster unrolled than in a loop (CNN, CPU).
+        state, _ = jax.lax.scan(one_update, state, length=num_updates, unroll=min(num_updates, 8))
         return state
 
-    def _step(self, state, frame, reward, terminated, truncated, first, epsilon, step, num_updates):
-        state, action = self._collect(state, frame, reward, terminated, truncated, first, epsilon)
+    def _step(self, state, frame, reward, terminated, truncated, first, step, num_updates):
+        state, action = self._collect(state, frame, reward, terminated, truncated, first, step)
         if num_updates:
-            state = self._train(state, step, num_updates)
+            state = self._train(state, step + self.config.envs_per_seed, num_updates)
         return state, action
 
-    def _eval_act(self, agent_state, obs_stack, frame, first, key, epsilon, counter):
+    def _eval_act(self, agent_state, obs_stack, frame, first, key, counter):
         obs_stack = stack_frames(obs_stack, frame, first)
-        action = self.agent.act(agent_state, obs_stack, jax.random.fold_in(key, counter), epsilon)
+        action = self.agent.eval_act(agent_state, obs_stack, jax.random.fold_in(key, counter))
         return obs_stack, action
 
     # Jitted, seed-mapped functions ----------------------------------------------------
@@ -247,13 +272,14 @@ class Trainer:
         return jax.jit(over_seeds(self._init_seed, self.mode, 3, self.mesh))
 
     def step_fn(self, num_updates: int) -> Callable:
-        """(state, frame, reward, terminated, truncated, first, epsilon, step) ->
-        (state, actions (S, E)); runs `num_updates` gradient steps after storing."""
+        """(state, frame, reward, terminated, truncated, first, agent step) ->
+        (state, actions (S, E)): acts at the agent step of this loop step, stores, and runs
+        `num_updates` gradient steps."""
 
-        def step(state, frame, reward, terminated, truncated, first, epsilon, agent_step):
+        def step(state, frame, reward, terminated, truncated, first, agent_step):
             per_seed = lambda *a: self._step(*a, num_updates)  # noqa: E731
             return over_seeds(per_seed, self.mode, 6, self.mesh)(
-                state, frame, reward, terminated, truncated, first, epsilon, agent_step
+                state, frame, reward, terminated, truncated, first, agent_step
             )
 
         return jax.jit(step, donate_argnums=0)
@@ -277,13 +303,8 @@ class Trainer:
         return c.update_period // c.envs_per_seed, 1
 
     def epsilon(self, agent_step: int) -> float:
-        c = self.config
-        if agent_step < c.learning_starts:
-            return 1.0
-        schedule = optax.linear_schedule(
-            c.epsilon_start, c.epsilon_end, max(c.epsilon_decay_steps, 1), c.learning_starts
-        )
-        return float(schedule(agent_step))
+        """The training exploration rate at an agent step, for the logs."""
+        return float(epsilon_schedule(self.config)(agent_step))
 
 
 @dataclasses.dataclass
@@ -316,7 +337,6 @@ def evaluate(trainer: Trainer, state: SeedState, iteration: int, eval_act: Calla
     result = env.reset()
     finished = np.zeros((num_members, c.eval_episodes), bool)
     returns = np.zeros((num_members, c.eval_episodes), np.float64)
-    epsilon = jnp.float32(c.eval_epsilon)
     counter = 0
     while not finished.all():
         obs_stack, actions = eval_act(
@@ -324,7 +344,6 @@ def evaluate(trainer: Trainer, state: SeedState, iteration: int, eval_act: Calla
             obs_stack,
             *trainer.to_device(result.obs, result.first),
             keys,
-            epsilon,
             counter,
         )
         result = env.step(np.asarray(actions))
@@ -370,8 +389,7 @@ def _train_iteration(
             *trainer.to_device(
                 result.obs, result.reward, result.terminated, result.truncated, result.first
             ),
-            jnp.float32(trainer.epsilon(agent_step)),
-            jnp.int32(steps_after),
+            np.int32(agent_step),
         )
         result = env.step(np.asarray(actions))
         for seed_index, env_index in zip(*np.nonzero(result.episode_done), strict=True):

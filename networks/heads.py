@@ -7,21 +7,26 @@ import jax.numpy as jnp
 
 
 class QHead(nn.Module):
-    """Linear layer from features (..., F) to Q-values (..., num_actions) float32."""
+    """Linear layer from features (..., F) to outputs (..., num_actions, num_outputs) float32:
+    one Q-value (num_outputs 1) or the logits of a categorical critic per action."""
 
     num_actions: int
+    num_outputs: int = 1
 
     @nn.compact
     def __call__(self, features: jax.Array) -> jax.Array:
-        return nn.Dense(self.num_actions)(features.astype(jnp.float32))
+        outputs = nn.Dense(self.num_actions * self.num_outputs)(features.astype(jnp.float32))
+        return outputs.reshape(*outputs.shape[:-1], self.num_actions, self.num_outputs)
 
 
 class QNetwork(nn.Module):
-    """`torso` then a `QHead`: observations (..., *obs_shape) -> Q-values (..., num_actions)."""
+    """`torso` then a `QHead`: observations (..., *obs_shape) -> (..., num_actions,
+    num_outputs)."""
 
     torso: nn.Module
     num_actions: int
+    num_outputs: int = 1
 
     @nn.compact
     def __call__(self, obs: jax.Array) -> jax.Array:
-        return QHead(self.num_actions, name="head")(self.torso(obs))
+        return QHead(self.num_actions, self.num_outputs, name="head")(self.torso(obs))

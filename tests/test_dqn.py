@@ -8,8 +8,9 @@ import numpy as np
 import optax
 import pytest
 
-from agents import DQNState, Transition, make_dqn, make_optimizer
+from agents import DQNState, Transition, epsilon_greedy, make_dqn, make_optimizer, representations
 from networks import MLP, QNetwork
+from tests import numpy_reference
 
 OBS_DIM, NUM_ACTIONS, BATCH = 3, 4, 16
 
@@ -75,14 +76,15 @@ def _assert_trees_close(a, b, rtol: float = 1e-5, atol: float = 1e-6) -> None:
 def test_update_matches_reference(loss, double_q, optimizer_name):
     net, delta = _network(), 0.5
     optimizer = make_optimizer(optimizer_name, 1e-2, eps=1e-4)
-    agent = make_dqn(net, optimizer, NUM_ACTIONS, loss, delta, double_q, target_update_period=100)
+    representation = representations.scalar(loss, delta)
+    agent = make_dqn(net, optimizer, representation, double_q, target_update_period=100)
     state = _init_with_distinct_target(agent)
     batch = _batch(1)
     rows = jnp.arange(BATCH)
 
     def reference_targets(params):
-        q_t_target = net.apply(state.target_params, batch.obs_t)
-        best_online = jnp.argmax(net.apply(params, batch.obs_t), axis=1)
+        q_t_target = net.apply(state.target_params, batch.obs_t)[..., 0]
+        best_online = jnp.argmax(net.apply(params, batch.obs_t)[..., 0], axis=1)
         double = batch.reward_t + batch.discount_t * q_t_target[rows, best_online]
         plain = batch.reward_t + batch.discount_t * q_t_target.max(axis=1)
         return double, plain
@@ -90,7 +92,7 @@ def test_update_matches_reference(loss, double_q, optimizer_name):
     def reference_loss(params):
         double, plain = reference_targets(params)
         target = jax.lax.stop_gradient(double if double_q else plain)
-        q_taken = net.apply(params, batch.obs_tm1)[rows, batch.action_tm1]
+        q_taken = net.apply(params, batch.obs_tm1)[rows, batch.action_tm1, 0]
         td = target - q_taken
         if loss == "mse":
             per_transition = td**2
@@ -113,7 +115,7 @@ def test_update_matches_reference(loss, double_q, optimizer_name):
     if loss == "huber":
         assert np.any(np.abs(td) > delta) and np.any(np.abs(td) < delta)
 
-    new_state, metrics = jax.jit(agent.update)(state, batch)
+    new_state, metrics = jax.jit(agent.update)(state, batch, jax.random.key(0))
     np.testing.assert_allclose(metrics["loss"], ref_loss, rtol=1e-5)
     np.testing.assert_allclose(metrics["q_mean"], ref_q_mean, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(metrics["target_mean"], ref_target_mean, rtol=1e-5, atol=1e-6)
@@ -121,6 +123,66 @@ def test_update_matches_reference(loss, double_q, optimizer_name):
     _assert_trees_close(new_state.opt_state, ref_opt_state)
     _assert_trees_equal(new_state.target_params, state.target_params)
     assert new_state.update_count == 1 and new_state.update_count.dtype == jnp.int32
+
+
+def _numpy_categorical_targets(name, representation, logits_t, selector_q_t, batch):
+    """Target distributions (B, m) built in NumPy from the target network's logits."""
+    support = representation.support.astype(np.float64)
+    probs_t = numpy_reference.softmax(logits_t)  # (B, A, m)
+    best = np.argmax(selector_q_t, axis=1)
+    rewards, discounts = np.asarray(batch.reward_t), np.asarray(batch.discount_t)
+    targets = []
+    for i in range(BATCH):
+        p_t, r, d = probs_t[i, best[i]], rewards[i], discounts[i]
+        if name == "c51":
+            targets.append(numpy_reference.c51_projection(r + d * support, p_t, support))
+            continue
+        y = np.clip(r + d * p_t @ support, -3.0, 3.0)
+        if name == "two_hot":
+            targets.append(numpy_reference.two_hot(y, support))
+        else:
+            edges = np.linspace(-3.0, 3.0, len(support) + 1)
+            targets.append(numpy_reference.hl_gauss(y, edges, 0.75 * (edges[1] - edges[0])))
+    return np.stack(targets).astype(np.float32)
+
+
+@pytest.mark.parametrize("name", ["c51", "hl_gauss", "two_hot"])
+@pytest.mark.parametrize("double_q", [False, True])
+def test_categorical_update_matches_reference(name, double_q):
+    num_atoms = 11
+    representation = getattr(representations, name)(-3.0, 3.0, num_atoms)
+    net = QNetwork(MLP((16,)), NUM_ACTIONS, num_atoms)
+    optimizer = make_optimizer("adam", 1e-2, eps=1e-4)
+    agent = make_dqn(net, optimizer, representation, double_q, target_update_period=100)
+    state = _init_with_distinct_target(agent)
+    batch = _batch(2)._replace(reward_t=2.0 * _batch(2).reward_t)  # some targets clip
+
+    support = representation.support.astype(np.float64)
+    logits_t = np.asarray(net.apply(state.target_params, batch.obs_t), np.float64)
+    selector_logits = net.apply(state.params, batch.obs_t) if double_q else logits_t
+    selector_q_t = numpy_reference.softmax(np.asarray(selector_logits, np.float64)) @ support
+    targets = _numpy_categorical_targets(name, representation, logits_t, selector_q_t, batch)
+    rows = np.arange(BATCH)
+
+    def reference_loss(params):
+        logits = net.apply(params, batch.obs_tm1)[rows, batch.action_tm1]
+        return -jnp.mean(jnp.sum(targets * jax.nn.log_softmax(logits), axis=-1))
+
+    @jax.jit
+    def reference_update(state):
+        loss, grads = jax.value_and_grad(reference_loss)(state.params)
+        updates, _ = optimizer.update(grads, state.opt_state, state.params)
+        return optax.apply_updates(state.params, updates), loss
+
+    ref_params, ref_loss = reference_update(state)
+    new_state, metrics = jax.jit(agent.update)(state, batch)
+    np.testing.assert_allclose(metrics["loss"], ref_loss, rtol=1e-5)
+    _assert_trees_close(new_state.params, ref_params)
+    q_taken = (
+        numpy_reference.softmax(np.asarray(net.apply(state.params, batch.obs_tm1), np.float64))
+        @ support
+    )[rows, batch.action_tm1]
+    np.testing.assert_allclose(metrics["q_mean"], q_taken.mean(), rtol=1e-4, atol=1e-5)
 
 
 def test_rmsprop_is_nature_rmsprop():
@@ -181,15 +243,15 @@ def test_bad_arguments_fail_early():
         make_optimizer("sgd", 0.1, eps=1e-8)
     optimizer = make_optimizer("adam", 0.1, eps=1e-8)
     with pytest.raises(ValueError, match="loss"):
-        make_dqn(_network(), optimizer, NUM_ACTIONS, loss="l1")
+        representations.scalar("l1")
     with pytest.raises(ValueError, match="period"):
-        make_dqn(_network(), optimizer, NUM_ACTIONS, target_update_period=0)
+        make_dqn(_network(), optimizer, target_update_period=0)
     with pytest.raises(ValueError, match="tau"):
-        make_dqn(_network(), optimizer, NUM_ACTIONS, target_update_tau=1.5)
+        make_dqn(_network(), optimizer, target_update_tau=1.5)
 
 
 def test_state_can_be_donated():
-    agent = make_dqn(_network(), make_optimizer("adam", 1e-2, 1e-4), NUM_ACTIONS)
+    agent = make_dqn(_network(), make_optimizer("adam", 1e-2, 1e-4))
     state = agent.init(jax.random.key(0), jnp.zeros(OBS_DIM))
     new_state, _ = jax.jit(agent.update, donate_argnums=0)(state, _batch(0))
     assert new_state.update_count == 1
@@ -199,9 +261,7 @@ def test_state_can_be_donated():
 
 
 def test_hard_target_sync_every_period():
-    agent = make_dqn(
-        _network(), make_optimizer("adam", 1e-2, 1e-4), NUM_ACTIONS, target_update_period=3
-    )
+    agent = make_dqn(_network(), make_optimizer("adam", 1e-2, 1e-4), target_update_period=3)
     update = jax.jit(agent.update)
     state = _init_with_distinct_target(agent)
     expected_target = state.target_params
@@ -218,11 +278,9 @@ def test_hard_sync_is_exact_with_traced_tau():
 
     @jax.jit
     def update(tau, state, batch):
-        return make_dqn(_network(), optimizer, NUM_ACTIONS, target_update_tau=tau).update(
-            state, batch
-        )
+        return make_dqn(_network(), optimizer, target_update_tau=tau).update(state, batch)
 
-    agent = make_dqn(_network(), optimizer, NUM_ACTIONS)
+    agent = make_dqn(_network(), optimizer)
     state, _ = update(jnp.float32(1.0), _init_with_distinct_target(agent), _batch(0))
     _assert_trees_equal(state.target_params, state.params)
 
@@ -231,7 +289,6 @@ def test_polyak_target_update():
     agent = make_dqn(
         _network(),
         make_optimizer("adam", 1e-2, 1e-4),
-        NUM_ACTIONS,
         target_update_period=1,
         target_update_tau=0.5,
     )
@@ -251,34 +308,44 @@ class TestAct:
 
     @pytest.fixture(scope="class")
     def setup(self):
-        agent = make_dqn(_network(), make_optimizer("adam", 1e-3, 1e-4), NUM_ACTIONS)
+        # Uniform actions for the first 10 agent steps, then greedy; evaluation at 0.5.
+        agent = make_dqn(
+            _network(),
+            make_optimizer("adam", 1e-3, 1e-4),
+            epsilon=lambda step: jnp.where(step < 10, 1.0, 0.0),
+            eval_epsilon=0.5,
+        )
         state = agent.init(jax.random.key(0), jnp.zeros(OBS_DIM))
-        return agent, state, jax.jit(agent.act)
+        return agent, state
 
-    def test_greedy(self, setup):
-        agent, state, act = setup
+    def test_greedy_after_the_schedule(self, setup):
+        agent, state = setup
         obs = jax.random.normal(jax.random.key(1), (256, OBS_DIM))
-        actions = act(state, obs, jax.random.key(2), 0.0)
+        actions = jax.jit(agent.act)(state, obs, jax.random.key(2), 10)
         assert actions.shape == (256,) and actions.dtype == jnp.int32
         np.testing.assert_array_equal(actions, jnp.argmax(agent.q_values(state.params, obs), -1))
         assert len(np.unique(actions)) > 1
 
-    def test_uniform_when_epsilon_is_one(self, setup):
-        _, state, act = setup
+    def test_uniform_while_epsilon_is_one(self, setup):
+        agent, state = setup
         # Every env sees the same observation, so any spread comes from per-env draws.
         obs = jnp.ones((self.num_envs, OBS_DIM))
-        actions = act(state, obs, jax.random.key(3), 1.0)
+        actions = jax.jit(agent.act)(state, obs, jax.random.key(3), 9)
         counts = np.bincount(np.asarray(actions), minlength=NUM_ACTIONS)
         expected = self.num_envs / NUM_ACTIONS
         np.testing.assert_array_less(np.abs(counts - expected), 0.1 * expected)
 
-    def test_mixes_when_epsilon_is_half(self, setup):
-        agent, state, act = setup
+    def test_evaluation_mixes_at_eval_epsilon(self, setup):
+        agent, state = setup
         obs = jnp.ones((self.num_envs, OBS_DIM))
         greedy = jnp.argmax(agent.q_values(state.params, obs[0]))
-        actions = act(state, obs, jax.random.key(4), jnp.float32(0.5))
+        actions = jax.jit(agent.eval_act)(state, obs, jax.random.key(4))
         greedy_fraction = float(jnp.mean(actions == greedy))
         assert abs(greedy_fraction - (0.5 + 0.5 / NUM_ACTIONS)) < 0.03
+
+    def test_epsilon_greedy_breaks_ties_to_the_lowest_action(self):
+        q = jnp.array([[1.0, 3.0, 3.0], [2.0, 2.0, 0.0]])
+        np.testing.assert_array_equal(epsilon_greedy(q, jax.random.key(0), 0.0), [1, 0])
 
 
 # (4) Seeds as a vmapped axis.
@@ -290,14 +357,20 @@ def on_cpu():
         yield
 
 
-def test_vmapped_seeds_equal_separate_runs(on_cpu):
-    """Bit for bit on CPU (the guarantee the seed axis relies on)."""
+@pytest.mark.parametrize("name", ["scalar", "c51", "hl_gauss", "two_hot"])
+def test_vmapped_seeds_equal_separate_runs(on_cpu, name):
+    """Bit for bit on CPU (the guarantee the seed axis relies on), for every representation."""
+    if name == "scalar":
+        representation = representations.scalar()
+    else:
+        representation = getattr(representations, name)(-3.0, 3.0, 11)
     agent = make_dqn(
-        _network(),
+        QNetwork(MLP((16,)), NUM_ACTIONS, representation.num_outputs),
         make_optimizer("adam", 1e-2, 1e-4),
-        NUM_ACTIONS,
+        representation,
         double_q=True,
         target_update_period=2,
+        eval_epsilon=0.3,
     )
     num_seeds, sample_obs = 3, jnp.zeros(OBS_DIM)
     keys = jax.random.split(jax.random.key(7), num_seeds)
@@ -312,29 +385,26 @@ def test_vmapped_seeds_equal_separate_runs(on_cpu):
         stacked = jax.tree.map(lambda *xs: jnp.stack(xs), *step_batches)
         vmapped_states, metrics = vmapped_update(vmapped_states, stacked)
         vmapped_metrics.append(metrics)
-    vmapped_actions = jax.jit(jax.vmap(agent.act, in_axes=(0, 0, 0, None)))(
-        vmapped_states, obs, act_keys, 0.3
-    )
+    vmapped_actions = jax.jit(jax.vmap(agent.eval_act))(vmapped_states, obs, act_keys)
 
-    init, update, act = jax.jit(agent.init), jax.jit(agent.update), jax.jit(agent.act)
+    init, update, act = jax.jit(agent.init), jax.jit(agent.update), jax.jit(agent.eval_act)
     for seed in range(num_seeds):
         state = init(keys[seed], sample_obs)
         for step, step_batches in enumerate(batches):
             state, metrics = update(state, step_batches[seed])
             _assert_trees_equal(metrics, _take(vmapped_metrics[step], seed))
         _assert_trees_equal(state, _take(vmapped_states, seed))
-        np.testing.assert_array_equal(
-            act(state, obs[seed], act_keys[seed], 0.3), vmapped_actions[seed]
-        )
+        np.testing.assert_array_equal(act(state, obs[seed], act_keys[seed]), vmapped_actions[seed])
 
 
 def test_learning_rate_can_be_vmapped():
     @jax.jit
     def update(learning_rate, state, batch):
         optimizer = make_optimizer("rmsprop", learning_rate, eps=0.01)
-        return make_dqn(_network(), optimizer, NUM_ACTIONS, loss="huber").update(state, batch)
+        huber = representations.scalar("huber")
+        return make_dqn(_network(), optimizer, huber).update(state, batch)
 
-    agent = make_dqn(_network(), make_optimizer("rmsprop", 0.0, eps=0.01), NUM_ACTIONS)
+    agent = make_dqn(_network(), make_optimizer("rmsprop", 0.0, eps=0.01))
     state = agent.init(jax.random.key(0), jnp.zeros(OBS_DIM))
     learning_rates = jnp.array([1e-3, 1e-2])
     swept, _ = jax.jit(jax.vmap(update, in_axes=(0, None, None)))(learning_rates, state, _batch(0))
@@ -368,7 +438,6 @@ def test_learns_two_state_mdp_fixed_point():
     agent = make_dqn(
         QNetwork(MLP((32,)), 2),
         make_optimizer("adam", 1e-2, 1e-4),
-        2,
         double_q=True,
         target_update_period=10,
     )
