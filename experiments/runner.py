@@ -233,7 +233,10 @@ class Trainer:
         replay = self.replay.add(state.replay, frame, action, reward, terminated, truncated, first)
         return state._replace(obs_stack=obs_stack, key=key, replay=replay), action
 
-    def _train(self, state: SeedState, step, num_updates: int) -> SeedState:
+    def run_updates(self, state: SeedState, step, num_updates: int) -> SeedState:
+        """One seed's `num_updates` gradient steps on batches from its replay; `step` (the
+        agent step) is recorded if a loss turns non-finite."""
+
         def one_update(state: SeedState, _):
             key, sample_key, update_key = jax.random.split(state.key, 3)
             batch = self.replay.sample(state.replay, sample_key, state.gamma)
@@ -256,7 +259,7 @@ class Trainer:
     def _step(self, state, frame, reward, terminated, truncated, first, step, num_updates):
         state, action = self._collect(state, frame, reward, terminated, truncated, first, step)
         if num_updates:
-            state = self._train(state, step + self.config.envs_per_seed, num_updates)
+            state = self.run_updates(state, step + self.config.envs_per_seed, num_updates)
         return state, action
 
     def _eval_act(self, agent_state, obs_stack, frame, first, key, counter):
