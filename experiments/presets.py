@@ -139,11 +139,98 @@ every 4 steps, target every 40k steps, epsilon 1 -> 0.1 over 1M steps, 200 itera
 1M frames. Choice: evaluation runs 30 episodes at epsilon 0.05 per iteration (DQN Zoo
 evaluates 500k frames, averaging the episodes that finish)."""
 
+_CATEGORICAL_CARTPOLE = dataclasses.replace(
+    DQN_CARTPOLE, num_atoms=51, v_min=0.0, v_max=100.0, sigma_ratio=0.75
+)
+_CARTPOLE_SUPPORT_DOC = """The support [0, 100] holds every discounted CartPole return
+(rewards of 1 per step, gamma 0.99: at most 99.3)."""
+
+C51_CARTPOLE = dataclasses.replace(_CATEGORICAL_CARTPOLE, value_representation="c51")
+C51_CARTPOLE_DOC = f"""\
+C51 on CartPole-v1: dqn_cartpole's settings with a 51-atom categorical head.
+{_CARTPOLE_SUPPORT_DOC}"""
+
+HLGAUSS_CARTPOLE = dataclasses.replace(_CATEGORICAL_CARTPOLE, value_representation="hl_gauss")
+HLGAUSS_CARTPOLE_DOC = f"""\
+HL-Gauss on CartPole-v1: dqn_cartpole's settings with 51 bins, sigma 0.75 bin widths.
+{_CARTPOLE_SUPPORT_DOC}"""
+
+TWOHOT_CARTPOLE = dataclasses.replace(_CATEGORICAL_CARTPOLE, value_representation="two_hot")
+TWOHOT_CARTPOLE_DOC = f"""\
+Two-hot on CartPole-v1: dqn_cartpole's settings with 51 atoms.
+{_CARTPOLE_SUPPORT_DOC}"""
+
+C51_ATARI_DOPAMINE = dataclasses.replace(
+    DQN_ATARI_DOPAMINE,
+    value_representation="c51",
+    num_atoms=51,
+    v_min=-10.0,
+    v_max=10.0,
+    learning_rate=2.5e-4,
+    optimizer_eps=3.125e-4,  # 0.01 / 32
+)
+C51_ATARI_DOPAMINE_DOC = """\
+Dopamine's JAX C51 (c51.gin, a Rainbow agent with uniform replay and 1-step returns) under
+the Machado protocol: 51 atoms on [-10, 10], greedy next action from the target network,
+Adam 2.5e-4 (eps 0.01/32), otherwise as dqn_atari_dopamine (1M replay, learning starts 20k,
+update every 4 steps, target every 8k steps, epsilon 1 -> 0.01 over 250k steps, 200
+iterations of 250k steps, training returns reported). Same choices as dqn_atari_dopamine
+(SAME padding, one no-op frame at reset, episodes cut at iteration boundaries)."""
+
+C51_ATARI_PAPER = dataclasses.replace(
+    DQN_ATARI_ZOO,
+    value_representation="c51",
+    num_atoms=51,
+    v_min=-10.0,
+    v_max=10.0,
+    optimizer="adam",
+    learning_rate=2.5e-4,
+    optimizer_eps=3.125e-4,  # 0.01 / 32
+    max_grad_norm=0.0,
+    epsilon_end=0.01,
+    eval_epsilon=0.001,
+)
+C51_ATARI_PAPER_DOC = """\
+C51 (Bellemare, Dabney, Munos 2017): 51 atoms on [-10, 10], Adam 2.5e-4 (eps 0.01/32),
+the rest as the paper's DQN setup: 1-30 no-ops, rewards clipped to [-1, 1], 1M replay,
+learning starts 50k, update every 4 steps, target every 10k updates (40k steps), epsilon
+1 -> 0.01, evaluation at epsilon 0.001 after every 1M-frame iteration, 200M frames.
+Choices (the paper does not fix them): DQN Zoo's protocol (life loss gives discount 0), the
+epsilon decay over 1M steps as in DQN Zoo, 30 evaluation episodes, VALID padding."""
+
+HLGAUSS_ATARI = dataclasses.replace(
+    DQN_ATARI_DOPAMINE,
+    value_representation="hl_gauss",
+    num_atoms=51,
+    v_min=-10.0,
+    v_max=10.0,
+    sigma_ratio=0.75,
+)
+HLGAUSS_ATARI_DOC = """\
+HL-Gauss (Farebrother et al. 2024, online Atari; settings unverified against the paper's
+text): dqn_atari_dopamine (Adam 6.25e-5, eps 1.5e-4, Machado protocol) with the head
+swapped for 51 bins on [-10, 10], sigma 0.75 bin widths, cross-entropy to the clipped
+scalar target's Gaussian-smoothed histogram."""
+
+TWOHOT_ATARI = dataclasses.replace(HLGAUSS_ATARI, value_representation="two_hot")
+TWOHOT_ATARI_DOC = """\
+Two-hot (the Stop-Regressing baseline): hlgauss_atari with the scalar target split between
+its two neighbouring atoms instead of smoothed. Choice: 51 atoms on [-10, 10] including the
+ends (HL-Gauss puts its 51 bin centres inside the range), so every clipped target is
+represented exactly."""
+
 PRESETS: dict[str, Preset] = {
     "dqn_cartpole": Preset(DQN_CARTPOLE, DQN_CARTPOLE_DOC),
     "dqn_atari_dopamine": Preset(DQN_ATARI_DOPAMINE, DQN_ATARI_DOPAMINE_DOC),
     "dqn_atari_nature": Preset(DQN_ATARI_NATURE, DQN_ATARI_NATURE_DOC),
     "dqn_atari_zoo": Preset(DQN_ATARI_ZOO, DQN_ATARI_ZOO_DOC),
+    "c51_cartpole": Preset(C51_CARTPOLE, C51_CARTPOLE_DOC),
+    "hlgauss_cartpole": Preset(HLGAUSS_CARTPOLE, HLGAUSS_CARTPOLE_DOC),
+    "twohot_cartpole": Preset(TWOHOT_CARTPOLE, TWOHOT_CARTPOLE_DOC),
+    "c51_atari_dopamine": Preset(C51_ATARI_DOPAMINE, C51_ATARI_DOPAMINE_DOC),
+    "c51_atari_paper": Preset(C51_ATARI_PAPER, C51_ATARI_PAPER_DOC),
+    "hlgauss_atari": Preset(HLGAUSS_ATARI, HLGAUSS_ATARI_DOC),
+    "twohot_atari": Preset(TWOHOT_ATARI, TWOHOT_ATARI_DOC),
 }
 DEFAULT_PRESET = "dqn_cartpole"
 

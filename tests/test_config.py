@@ -2,6 +2,7 @@
 
 import dataclasses
 import json
+import warnings
 
 import pytest
 
@@ -65,6 +66,9 @@ def test_atari_presets_follow_their_protocols():
         ({"network": "nature_cnn"}, "--network mlp"),
         ({"env": "Pendulum-v1"}, "discrete actions"),
         ({"env": "Pong-v5"}, "--network nature_cnn"),
+        ({"value_representation": "c51", "v_min": 5.0, "v_max": 5.0}, "v_min=5.0"),
+        ({"value_representation": "two_hot", "num_atoms": 1}, "num_atoms=1"),
+        ({"value_representation": "hl_gauss", "sigma_ratio": 0.0}, "sigma_ratio=0.0"),
     ],
 )
 def test_bad_values_raise_before_compiling(override, fragment, no_compile, tmp_path):
@@ -72,6 +76,41 @@ def test_bad_values_raise_before_compiling(override, fragment, no_compile, tmp_p
     with pytest.raises(ConfigError, match=fragment.replace("(", r"\(")):
         runner.train(config)
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("representation", ["c51", "hl_gauss", "two_hot"])
+def test_narrow_support_warns(representation, no_compile, tmp_path):
+    config = dataclasses.replace(
+        PRESETS["c51_cartpole"].config, value_representation=representation, v_max=20.0
+    )
+    with pytest.warns(UserWarning, match=r"\[0, 20\].*\[0, 99\.3"):
+        validate(config)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message="The support")
+        validate(dataclasses.replace(config, v_max=100.0))  # holds every CartPole return
+        validate(dataclasses.replace(config, value_representation="scalar"))
+
+
+def test_categorical_presets_follow_their_papers():
+    dopamine, paper = PRESETS["c51_atari_dopamine"].config, PRESETS["c51_atari_paper"].config
+    for config in (dopamine, paper):
+        assert (config.value_representation, config.num_atoms) == ("c51", 51)
+        assert (config.v_min, config.v_max) == (-10.0, 10.0)
+        assert (config.optimizer, config.learning_rate) == ("adam", 2.5e-4)
+        assert config.optimizer_eps == pytest.approx(0.01 / 32)
+        assert not config.double_q  # the bootstrap action comes from the target network
+    assert (dopamine.atari_protocol, dopamine.learning_starts) == ("dopamine", 20_000)
+    assert (dopamine.target_update_period, dopamine.epsilon_end) == (8_000, 0.01)
+    assert (paper.learning_starts, paper.target_update_period // paper.update_period) == (
+        50_000,
+        10_000,
+    )
+    assert (paper.epsilon_end, paper.eval_epsilon) == (0.01, 0.001)
+    hl_gauss = PRESETS["hlgauss_atari"].config
+    dqn = PRESETS["dqn_atari_dopamine"].config
+    assert (hl_gauss.value_representation, hl_gauss.sigma_ratio) == ("hl_gauss", 0.75)
+    assert dataclasses.replace(hl_gauss, value_representation="scalar") == dqn
+    assert PRESETS["twohot_atari"].config.value_representation == "two_hot"
 
 
 def test_unknown_preset_suggests_close_names():
