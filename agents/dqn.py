@@ -196,18 +196,11 @@ def make_dqn(
     def loss_fn(
         params: Params, target_params: Params, batch: Transition
     ) -> tuple[jax.Array, dict[str, jax.Array]]:
-        out_tm1 = network.apply(params, batch.obs_tm1)
         out_t = network.apply(target_params, batch.obs_t)
-        q_t = representation.q_values(out_t)
-        selector_q_t = q_values(params, batch.obs_t) if double_q else q_t
-        a_t = jnp.argmax(selector_q_t, axis=-1)
-        out_tm1_taken = _take_action(out_tm1, batch.action_tm1)
-        out_t_selected = jax.lax.stop_gradient(_take_action(out_t, a_t))
-        transition_losses = jax.vmap(representation.loss)(
-            out_tm1_taken, out_t_selected, batch.reward_t, batch.discount_t
+        selector_q_t = q_values(params, batch.obs_t) if double_q else None
+        transition_losses, q_taken, target = bootstrap_losses(
+            representation, network.apply(params, batch.obs_tm1), out_t, batch, selector_q_t
         )
-        q_taken = representation.q_values(out_tm1_taken)
-        target = batch.reward_t + batch.discount_t * _take_action(q_t, a_t)
         metrics = {"q_mean": jnp.mean(q_taken), "target_mean": jnp.mean(target)}
         return jnp.mean(transition_losses), metrics
 
@@ -230,6 +223,37 @@ def make_dqn(
         return new_state, {"loss": mean_loss, **metrics}
 
     return Agent(init, act, eval_act, update, q_values, return_distribution)
+
+
+def bootstrap_losses(
+    representation: ValueRepresentation,
+    out_tm1: jax.Array,
+    out_t: jax.Array,
+    batch: Transition,
+    selector_q_t: jax.Array | None = None,
+) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """Per-transition losses of Q-learning for any value representation.
+
+    Args:
+      representation: the critic's value representation.
+      out_tm1: (B, A, m) online outputs at obs_tm1.
+      out_t: (B, A, m) bootstrap (target) network outputs at obs_t.
+      batch: transitions (actions, rewards, discounts).
+      selector_q_t: (B, A) Q-values that pick the bootstrap action (double Q-learning);
+        None picks the argmax of out_t's own Q-values.
+
+    Returns:
+      losses (B,), Q of the taken actions (B,), expected targets r + discount Q_t (B,).
+    """
+    q_t = representation.q_values(out_t)
+    a_t = jnp.argmax(q_t if selector_q_t is None else selector_q_t, axis=-1)
+    out_tm1_taken = _take_action(out_tm1, batch.action_tm1)
+    out_t_selected = jax.lax.stop_gradient(_take_action(out_t, a_t))
+    losses = jax.vmap(representation.loss)(
+        out_tm1_taken, out_t_selected, batch.reward_t, batch.discount_t
+    )
+    target = batch.reward_t + batch.discount_t * jax.lax.stop_gradient(_take_action(q_t, a_t))
+    return losses, representation.q_values(out_tm1_taken), target
 
 
 def _take_action(values: jax.Array, actions: jax.Array) -> jax.Array:

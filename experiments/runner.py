@@ -48,8 +48,7 @@ class SeedState(NamedTuple):
     obs_stack: jax.Array  # (E, *obs_shape): the stacked observation the agent acts on
     key: jax.Array
     gamma: jax.Array  # this agent's discount (a sweep may vary it)
-    loss_sum: jax.Array  # sums over the updates since the last log, for averaging
-    q_sum: jax.Array
+    metric_sums: dict[str, jax.Array]  # the agent's update metrics summed since the last log
     num_updates: jax.Array
     nonfinite_step: jax.Array  # first agent step with a non-finite loss, -1 if none
 
@@ -211,17 +210,18 @@ class Trainer:
         init_key, run_key = jax.random.split(key)
         obs_shape = self.replay.obs_shape
         sample_obs = jnp.zeros(obs_shape, self.spec.frame_dtype)
-        zero = jnp.zeros((), jnp.float32)
         agent = self.agent.init(init_key, sample_obs)
         agent.opt_state.hyperparams["learning_rate"] = learning_rate
+        replay = self.replay.init()
+        batch = jax.eval_shape(self.replay.sample, replay, run_key, gamma)
+        _, metrics = jax.eval_shape(self.agent.update, agent, batch, run_key)
         return SeedState(
             agent=agent,
-            replay=self.replay.init(),
+            replay=replay,
             obs_stack=jnp.zeros((self.config.envs_per_seed, *obs_shape), self.spec.frame_dtype),
             key=run_key,
             gamma=gamma,
-            loss_sum=zero,
-            q_sum=zero,
+            metric_sums=jax.tree.map(lambda m: jnp.zeros(m.shape, m.dtype), metrics),
             num_updates=jnp.zeros((), jnp.int32),
             nonfinite_step=jnp.full((), -1, jnp.int32),
         )
@@ -246,8 +246,7 @@ class Trainer:
             return state._replace(
                 agent=agent,
                 key=key,
-                loss_sum=state.loss_sum + loss,
-                q_sum=state.q_sum + metrics["q_mean"],
+                metric_sums=jax.tree.map(jnp.add, state.metric_sums, metrics),
                 num_updates=state.num_updates + 1,
                 nonfinite_step=jnp.where(nonfinite, step, state.nonfinite_step),
             ), None
@@ -459,9 +458,7 @@ def train(config: Config, preset: str = "custom", run_dir: str | Path | None = N
             step = (iteration + 1) * c.iteration_steps
             _log_iteration(logger, trainer, state, step, elapsed, updates_before, episode_returns)
             train_returns[iteration] = [np.mean(r) if r else np.nan for r in episode_returns]
-            state = state._replace(
-                loss_sum=jnp.zeros_like(state.loss_sum), q_sum=jnp.zeros_like(state.q_sum)
-            )
+            state = state._replace(metric_sums=jax.tree.map(jnp.zeros_like, state.metric_sums))
             _check_finite(state, trainer.members)  # before saving: the last good checkpoint stays
             if c.eval_episodes:
                 eval_returns[iteration] = evaluate(trainer, state, iteration, eval_act)
@@ -521,8 +518,13 @@ def _log_iteration(
     num_members = trainer.num_members
     updates_per_seed = updates // num_members
     if updates_per_seed:
-        logger.write_all(step, "loss", np.asarray(state.loss_sum) / updates_per_seed)
-        logger.write_all(step, "q_mean", np.asarray(state.q_sum) / updates_per_seed)
+        for name, total in state.metric_sums.items():
+            means = np.asarray(total) / updates_per_seed  # (members, ...)
+            if means.ndim == 1:
+                logger.write_all(step, name, means)
+            else:  # one value per network of an ensemble: name/1, name/2, ...
+                for index in range(means.shape[1]):
+                    logger.write_all(step, f"{name}/{index + 1}", means[:, index])
     for seed_index, returns in enumerate(episode_returns):
         if returns:
             logger.write(seed_index, step, "train_return", float(np.mean(returns)))

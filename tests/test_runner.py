@@ -118,7 +118,7 @@ def test_tiny_pong_run_end_to_end(tmp_path, capsys):
     metrics = {row["metric"] for row in _rows(run_dir)}
     assert {"loss", "q_mean", "epsilon", "env_steps_per_s"} <= metrics
     assert result.state.replay.frames.shape == (2, 1_000, 1, 84, 84)  # (seeds, rows, envs, H, W)
-    assert np.isfinite(np.asarray(result.state.loss_sum)).all()
+    assert np.isfinite(np.asarray(result.state.metric_sums["loss"])).all()
 
 
 @pytest.mark.slow

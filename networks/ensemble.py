@@ -1,0 +1,56 @@
+"""K Q-networks evaluated together, their parameters stacked on a leading axis."""
+
+import flax.linen as nn
+import jax
+
+from networks.heads import QHead, QNetwork
+
+# Parameter subtrees that hold one entry per network along their leading axis.
+_STACKED = ("heads", "networks")
+
+
+def _stacked(module: type[nn.Module], num: int) -> type[nn.Module]:
+    return nn.vmap(
+        module,
+        variable_axes={"params": 0},
+        split_rngs={"params": True},
+        in_axes=None,
+        out_axes=0,
+        axis_size=num,
+    )
+
+
+class QEnsemble(nn.Module):
+    """K Q-networks: observations (..., *obs_shape) -> outputs (K, ..., A, m).
+
+    `shared_torso` feeds one torso to K heads (the i-DQN Atari layout); otherwise each of
+    the K networks has its own torso and head.
+    """
+
+    torso: nn.Module
+    num_networks: int
+    num_actions: int
+    num_outputs: int = 1
+    shared_torso: bool = False
+
+    @nn.compact
+    def __call__(self, obs: jax.Array) -> jax.Array:
+        if self.shared_torso:
+            heads = _stacked(QHead, self.num_networks)
+            return heads(self.num_actions, self.num_outputs, name="heads")(self.torso(obs))
+        networks = _stacked(QNetwork, self.num_networks)
+        # An unbound copy of the torso, so that each network owns (and stacks) its own.
+        torso = self.torso.clone(parent=None)
+        return networks(torso, self.num_actions, self.num_outputs, name="networks")(obs)
+
+
+def map_networks(fn, params: dict) -> dict:
+    """Applies fn to every stacked leaf (leading axis K) of a QEnsemble's parameters (or of
+    a tree shaped like them, e.g. optimiser moments); shared leaves are left as they are."""
+    return {
+        collection: {
+            name: jax.tree.map(fn, subtree) if name in _STACKED else subtree
+            for name, subtree in variables.items()
+        }
+        for collection, variables in params.items()
+    }
