@@ -59,6 +59,16 @@ class Config:
     (Flax's default as used by Dopamine, 7744 features)."""
 
     # Agent.
+    agent: Literal["dqn", "iterated"] = "dqn"
+    """dqn: one online network and its target. iterated: i-QN, a chain of `num_networks`
+    online networks, each regressing onto the Bellman target of the previous one."""
+    num_networks: int = 5
+    """i-QN: K, the Bellman iterations learnt at once."""
+    shared_torso: bool = False
+    """i-QN: K heads on one torso (the published Atari layout) instead of K networks."""
+    target_sync_period: int = 30
+    """i-QN: D, agent steps between re-syncs of the target copies Qbar_k <- Q_k (k >= 1);
+    the rolling step comes every `target_update_period` (T) agent steps."""
     loss: Literal["mse", "huber"] = "mse"
     """Per-transition TD loss: squared error, or Huber with `huber_delta`."""
     huber_delta: float = 1.0
@@ -98,7 +108,7 @@ class Config:
     max_grad_norm: float = 0.0
     """Clip gradients to this global norm; 0 disables clipping."""
     target_update_period: int = 500
-    """Agent steps between target-network updates."""
+    """Agent steps between target-network updates (i-QN: between rolling steps, T)."""
     target_update_tau: float = 1.0
     """Target update rate: 1 copies the online network, below 1 is a Polyak average."""
     epsilon_start: float = 1.0
@@ -207,11 +217,29 @@ def validate(config: Config) -> EnvSpec:
         f"update_period={c.update_period} and envs_per_seed={c.envs_per_seed}: one must "
         "divide the other so that every loop step runs the same number of updates.",
     )
-    _check(
-        c.target_update_period % c.update_period == 0,
-        f"target_update_period={c.target_update_period} must be a multiple of "
-        f"update_period={c.update_period} (targets sync after a whole number of updates).",
-    )
+    if c.agent == "iterated":
+        _check(c.num_networks >= 1, f"num_networks={c.num_networks}: i-QN needs K >= 1.")
+        _check(
+            c.target_sync_period > 0,
+            f"target_sync_period={c.target_sync_period}: D must be positive.",
+        )
+        _check(
+            c.target_sync_period <= c.target_update_period,
+            f"target_sync_period={c.target_sync_period} exceeds target_update_period="
+            f"{c.target_update_period}: i-QN re-syncs its targets (D) between rolling steps "
+            "(T), so D <= T.",
+        )
+        _check(not c.double_q, "double_q: i-QN bootstraps with the max; drop --double-q.")
+        _check(
+            c.target_update_tau == 1.0,
+            f"target_update_tau={c.target_update_tau}: i-QN copies its networks; use 1.",
+        )
+    else:
+        _check(
+            c.target_update_period % c.update_period == 0,
+            f"target_update_period={c.target_update_period} must be a multiple of "
+            f"update_period={c.update_period} (targets sync after a whole number of updates).",
+        )
     _check(c.checkpoint_every >= 0, f"checkpoint_every={c.checkpoint_every}: use 0 or more.")
     _check(c.keep_checkpoints >= 1, f"keep_checkpoints={c.keep_checkpoints}: keep at least 1.")
     available = len(jax.local_devices())

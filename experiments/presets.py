@@ -219,6 +219,48 @@ its two neighbouring atoms instead of smoothed. Choice: 51 atoms on [-10, 10] in
 ends (HL-Gauss puts its 51 bin centres inside the range), so every clipped target is
 represented exactly."""
 
+IDQN_ATARI = dataclasses.replace(
+    DQN_ATARI_DOPAMINE,
+    agent="iterated",
+    num_networks=5,
+    shared_torso=True,
+    target_sync_period=30,
+    target_update_period=6_000,  # T, the rolling period
+)
+IDQN_ATARI_DOC = """\
+i-DQN (Vincent et al., TMLR 2025) on Atari: K = 5 online heads on one shared Nature-CNN
+torso plus a frozen torso and head for Qbar_0, target copies re-synced every D = 30 agent
+steps, a rolling step every T = 6000 agent steps, Adam 6.25e-5 (eps 1.5e-4), MSE, and
+otherwise dqn_atari_dopamine (Machado protocol, 1M replay, learning starts 20k, an update
+every 4 steps, epsilon 1 -> 0.01 over 250k steps, training returns reported). D and T count
+agent steps as in the official loop, so a sync lands after the update whose 4 agent steps
+hold a multiple of 30. Choices: Adam's moments move with their network at a rolling step;
+the behaviour head is drawn per environment; SAME padding as dqn_atari_dopamine."""
+
+IDQN_CARTPOLE = dataclasses.replace(
+    DQN_CARTPOLE,
+    agent="iterated",
+    num_networks=3,
+    shared_torso=False,
+    target_sync_period=10,
+    target_update_period=30,
+)
+IDQN_CARTPOLE_DOC = """\
+i-DQN on CartPole-v1: dqn_cartpole's settings with K = 3 independent MLPs, target copies
+re-synced every 10 steps (dqn_cartpole's target period) and a rolling step every 30."""
+
+IHLGAUSS_CARTPOLE = dataclasses.replace(
+    IDQN_CARTPOLE,
+    value_representation="hl_gauss",
+    num_atoms=51,
+    v_min=0.0,
+    v_max=100.0,
+    sigma_ratio=0.75,
+)
+IHLGAUSS_CARTPOLE_DOC = f"""\
+i-HL-Gauss on CartPole-v1 (this project's extension): idqn_cartpole with 51 HL-Gauss bins,
+sigma 0.75 bin widths. {_CARTPOLE_SUPPORT_DOC}"""
+
 PRESETS: dict[str, Preset] = {
     "dqn_cartpole": Preset(DQN_CARTPOLE, DQN_CARTPOLE_DOC),
     "dqn_atari_dopamine": Preset(DQN_ATARI_DOPAMINE, DQN_ATARI_DOPAMINE_DOC),
@@ -231,6 +273,9 @@ PRESETS: dict[str, Preset] = {
     "c51_atari_paper": Preset(C51_ATARI_PAPER, C51_ATARI_PAPER_DOC),
     "hlgauss_atari": Preset(HLGAUSS_ATARI, HLGAUSS_ATARI_DOC),
     "twohot_atari": Preset(TWOHOT_ATARI, TWOHOT_ATARI_DOC),
+    "idqn_atari": Preset(IDQN_ATARI, IDQN_ATARI_DOC),
+    "idqn_cartpole": Preset(IDQN_CARTPOLE, IDQN_CARTPOLE_DOC),
+    "ihlgauss_cartpole": Preset(IHLGAUSS_CARTPOLE, IHLGAUSS_CARTPOLE_DOC),
 }
 DEFAULT_PRESET = "dqn_cartpole"
 

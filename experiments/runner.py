@@ -17,6 +17,7 @@ from jax.sharding import PartitionSpec as P
 from tqdm import tqdm
 
 from agents import Agent, DQNState, make_dqn, make_optimizer, representations
+from agents.iterated import make_iterated_dqn
 from agents.representations import ValueRepresentation
 from envs import EnvSpec, make_env
 from experiments.checkpoint import Checkpointer, nan_to_none, none_to_nan
@@ -31,6 +32,7 @@ from experiments.logger import (
 )
 from experiments.replay import Replay, ReplayState, stack_frames
 from networks import MLP, NatureCNN, QNetwork
+from networks.ensemble import QEnsemble
 
 SEED_AXIS = "seeds"
 _EVAL_STREAM = 1  # key and environment-seed stream of evaluation (training uses 0)
@@ -76,7 +78,8 @@ def epsilon_schedule(config: Config) -> optax.Schedule:
 
 
 def make_agent(config: Config, spec: EnvSpec) -> Agent:
-    """The DQN-family agent of a config (network, optimiser, representation, target rule)."""
+    """The DQN-family agent of a config: DQN or the i-QN chain, with its network, optimiser,
+    value representation and target rule."""
     torso = MLP(config.mlp_hidden) if config.network == "mlp" else NatureCNN(config.cnn_padding)
     representation = make_representation(config)
     # The learning rate lives in the optimiser state so that sweeps can vary it per agent.
@@ -89,6 +92,25 @@ def make_agent(config: Config, spec: EnvSpec) -> Agent:
         rmsprop_decay=config.rmsprop_decay,
         max_grad_norm=config.max_grad_norm or None,
     )
+    epsilon = epsilon_schedule(config)
+    if config.agent == "iterated":
+        ensemble = QEnsemble(
+            torso,
+            config.num_networks,
+            spec.num_actions,
+            representation.num_outputs,
+            config.shared_torso,
+        )
+        return make_iterated_dqn(
+            ensemble,
+            optimizer,
+            representation,
+            steps_per_update=config.update_period,
+            target_sync_period=config.target_sync_period,
+            rolling_period=config.target_update_period,
+            epsilon=epsilon,
+            eval_epsilon=config.eval_epsilon,
+        )
     return make_dqn(
         QNetwork(torso, spec.num_actions, representation.num_outputs),
         optimizer,
@@ -96,7 +118,7 @@ def make_agent(config: Config, spec: EnvSpec) -> Agent:
         double_q=config.double_q,
         target_update_period=config.target_update_period // config.update_period,
         target_update_tau=config.target_update_tau,
-        epsilon=epsilon_schedule(config),
+        epsilon=epsilon,
         eval_epsilon=config.eval_epsilon,
     )
 

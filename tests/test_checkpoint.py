@@ -47,6 +47,22 @@ def test_resume_at_a_boundary_equals_uninterrupted(uninterrupted, tmp_path):
     assert sorted(p.name for p in (run_dir / CHECKPOINT_DIR).iterdir()) == ["2", "3"]  # pruned
 
 
+def test_iterated_agent_resumes_exactly(tmp_path):
+    """The i-QN chain (its anchor, copies and schedule counters) resumes bit for bit."""
+    config = dataclasses.replace(
+        CONFIG,
+        agent="iterated",
+        num_networks=2,
+        target_sync_period=10,
+        target_update_period=40,
+        eval_episodes=0,
+    )
+    uninterrupted = train(config, run_dir=tmp_path / "uninterrupted")
+    run_dir = tmp_path / "run"
+    train(dataclasses.replace(config, total_steps=600), run_dir=run_dir)
+    _assert_same_run(train(config, run_dir=run_dir), uninterrupted)
+
+
 def test_truncated_latest_checkpoint_falls_back(uninterrupted, tmp_path, capsys):
     run_dir = tmp_path / "run"
     train(dataclasses.replace(CONFIG, total_steps=600), run_dir=run_dir)

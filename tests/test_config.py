@@ -69,6 +69,10 @@ def test_atari_presets_follow_their_protocols():
         ({"value_representation": "c51", "v_min": 5.0, "v_max": 5.0}, "v_min=5.0"),
         ({"value_representation": "two_hot", "num_atoms": 1}, "num_atoms=1"),
         ({"value_representation": "hl_gauss", "sigma_ratio": 0.0}, "sigma_ratio=0.0"),
+        ({"agent": "iterated", "num_networks": 0}, "num_networks=0"),
+        ({"agent": "iterated", "target_sync_period": 0}, "target_sync_period=0"),
+        ({"agent": "iterated", "target_sync_period": 50, "target_update_period": 40}, "D <= T"),
+        ({"agent": "iterated", "target_sync_period": 10, "double_q": True}, "double_q"),
     ],
 )
 def test_bad_values_raise_before_compiling(override, fragment, no_compile, tmp_path):
@@ -111,6 +115,15 @@ def test_categorical_presets_follow_their_papers():
     assert (hl_gauss.value_representation, hl_gauss.sigma_ratio) == ("hl_gauss", 0.75)
     assert dataclasses.replace(hl_gauss, value_representation="scalar") == dqn
     assert PRESETS["twohot_atari"].config.value_representation == "two_hot"
+
+
+def test_idqn_atari_preset_follows_the_paper():
+    idqn, dqn = PRESETS["idqn_atari"].config, PRESETS["dqn_atari_dopamine"].config
+    assert (idqn.agent, idqn.num_networks, idqn.shared_torso) == ("iterated", 5, True)
+    assert (idqn.target_sync_period, idqn.target_update_period) == (30, 6_000)  # D, T
+    assert (idqn.learning_rate, idqn.optimizer_eps) == (6.25e-5, 1.5e-4)
+    same = {"agent", "num_networks", "shared_torso", "target_sync_period", "target_update_period"}
+    assert dataclasses.replace(idqn, **{k: getattr(dqn, k) for k in same}) == dqn
 
 
 def test_unknown_preset_suggests_close_names():

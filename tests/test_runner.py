@@ -68,9 +68,29 @@ def test_cartpole_run_writes_every_output(tmp_path, capsys):
     assert (run_dir / "learning_curve.png").stat().st_size > 10_000
 
 
-def test_vmapped_seeds_equal_single_seed_runs(tmp_path):
-    """3 seeds in one program == each seed run alone (same keys and environments)."""
-    config = dataclasses.replace(TINY_CARTPOLE, seeds=3, eval_episodes=0, seed_axis="vmap")
+VARIANTS = {
+    "dqn": {},
+    "c51": {"value_representation": "c51", "num_atoms": 11, "v_min": 0.0, "v_max": 100.0},
+    "iterated_hl_gauss": {
+        "agent": "iterated",
+        "num_networks": 2,
+        "target_sync_period": 10,
+        "target_update_period": 40,
+        "value_representation": "hl_gauss",
+        "num_atoms": 11,
+        "v_min": 0.0,
+        "v_max": 100.0,
+    },
+}
+
+
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_vmapped_seeds_equal_single_seed_runs(tmp_path, variant):
+    """3 seeds in one program == each seed run alone (same keys and environments), for
+    DQN, a categorical critic and the i-QN chain."""
+    config = dataclasses.replace(
+        TINY_CARTPOLE, seeds=3, eval_episodes=0, seed_axis="vmap", **VARIANTS[variant]
+    )
     together = train(config, run_dir=tmp_path / "together").state
     for index in range(3):
         alone_config = dataclasses.replace(config, seeds=1, seed_offset=index)
@@ -122,10 +142,14 @@ def test_tiny_pong_run_end_to_end(tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_dqn_learns_cartpole(tmp_path):
-    """The preset's budget: evaluation return >= 400 for at least 3 of 4 seeds."""
-    config = dataclasses.replace(PRESETS["dqn_cartpole"].config, seeds=4, progress=False)
-    result = train(config, "dqn_cartpole", run_dir=tmp_path / "run")
+@pytest.mark.parametrize(
+    "preset",
+    ["dqn_cartpole", "c51_cartpole", "hlgauss_cartpole", "twohot_cartpole", "idqn_cartpole"],
+)
+def test_cartpole_presets_learn(tmp_path, preset):
+    """Each preset's budget: evaluation return >= 400 for at least 3 of 4 seeds."""
+    config = dataclasses.replace(PRESETS[preset].config, seeds=4, progress=False)
+    result = train(config, preset, run_dir=tmp_path / "run")
     best = np.nanmax(result.eval_returns, axis=0)
     assert (best >= 400).sum() >= 3, best
 
