@@ -243,11 +243,13 @@ IDQN_CARTPOLE = dataclasses.replace(
     num_networks=3,
     shared_torso=False,
     target_sync_period=10,
-    target_update_period=30,
+    target_update_period=100,
 )
 IDQN_CARTPOLE_DOC = """\
 i-DQN on CartPole-v1: dqn_cartpole's settings with K = 3 independent MLPs, target copies
-re-synced every 10 steps (dqn_cartpole's target period) and a rolling step every 30."""
+re-synced every 10 steps (dqn_cartpole's target period) and a rolling step every 100.
+Measured here: all 4 seeds at 500 by 30k steps (a rolling step every 30 or 200 steps
+reached 400 on only 2-3 of 4 seeds)."""
 
 IHLGAUSS_CARTPOLE = dataclasses.replace(
     IDQN_CARTPOLE,
