@@ -7,6 +7,7 @@ import warnings
 from typing import Literal
 
 import jax
+import numpy as np
 
 from envs import ATARI_PROTOCOLS, EnvSpec, check_env_id, env_spec
 
@@ -59,9 +60,10 @@ class Config:
     (Flax's default as used by Dopamine, 7744 features)."""
 
     # Agent.
-    agent: Literal["dqn", "iterated"] = "dqn"
+    agent: Literal["dqn", "iterated", "td3"] = "dqn"
     """dqn: one online network and its target. iterated: i-QN, a chain of `num_networks`
-    online networks, each regressing onto the Bellman target of the previous one."""
+    online networks, each regressing onto the Bellman target of the previous one. td3: an
+    actor and twin critics for continuous actions (MLPs of `mlp_hidden`)."""
     num_networks: int = 5
     """i-QN: K, the Bellman iterations learnt at once."""
     shared_torso: bool = False
@@ -69,6 +71,14 @@ class Config:
     target_sync_period: int = 30
     """i-QN: D, agent steps between re-syncs of the target copies Qbar_k <- Q_k (k >= 1);
     the rolling step comes every `target_update_period` (T) agent steps."""
+    policy_delay: int = 2
+    """TD3: critic updates per actor update and Polyak step of the targets (d)."""
+    target_noise: float = 0.2
+    """TD3: std of the target policy smoothing noise, in units of the action bound."""
+    target_noise_clip: float = 0.5
+    """TD3: clip of the smoothing noise, in units of the action bound."""
+    exploration_noise: float = 0.1
+    """TD3: std of the Gaussian exploration noise, in units of the action bound."""
     loss: Literal["mse", "huber"] = "mse"
     """Per-transition TD loss: squared error, or Huber with `huber_delta`."""
     huber_delta: float = 1.0
@@ -124,7 +134,8 @@ class Config:
     batch_size: int = 64
     """Transitions per gradient step."""
     learning_starts: int = 1_000
-    """Agent steps per seed before the first update (uniform random actions until then)."""
+    """Agent steps per seed before the first update (uniform random actions until then;
+    TD3's start steps)."""
     update_period: int = 1
     """Agent steps per seed between gradient steps."""
 
@@ -310,11 +321,28 @@ def validate(config: Config) -> EnvSpec:
         f"learning_starts={c.learning_starts} must be below replay_capacity={c.replay_capacity}.",
     )
     spec = env_spec(c.env, c.seeds, c.envs_per_seed, c.atari_protocol)
-    _check(
-        spec.num_actions is not None,
-        f"{c.env} has a continuous action space; DQN needs discrete actions "
-        "(pick a discrete task, e.g. CartPole-v1 or an Atari game).",
-    )
+    if c.agent == "td3":
+        _check(
+            spec.num_actions is None,
+            f"{c.env} has discrete actions; TD3 needs a continuous action space (e.g. "
+            "HalfCheetah-v4 or InvertedPendulum-v4), or use --agent dqn.",
+        )
+        bounded = np.all(np.isfinite(spec.action_low)) and np.all(np.isfinite(spec.action_high))
+        _check(
+            bounded and np.all(spec.action_low < spec.action_high),
+            f"{c.env}'s action bounds [{spec.action_low}, {spec.action_high}] are not finite "
+            "with low < high in every dimension; TD3 needs a bounded action space.",
+        )
+        _check(c.policy_delay >= 1, f"policy_delay={c.policy_delay}: use 1 or more.")
+        for name in ("target_noise", "target_noise_clip", "exploration_noise"):
+            value = getattr(c, name)
+            _check(value >= 0 and math.isfinite(value), f"{name}={value}: use a number >= 0.")
+    else:
+        _check(
+            spec.num_actions is not None,
+            f"{c.env} has a continuous action space; {c.agent} needs discrete actions "
+            "(pick a discrete task, e.g. CartPole-v1 or an Atari game, or use --agent td3).",
+        )
     if suite == "atari":
         _check(
             c.network == "nature_cnn",

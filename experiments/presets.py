@@ -6,14 +6,19 @@ made, the preset's docstring says so.
 
 import dataclasses
 import difflib
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from experiments.config import Config, ConfigError
 
 
 class Preset(NamedTuple):
+    """A named config. `env_overrides` maps an environment-name prefix to fields that the
+    paper set per task (e.g. TD3's start steps); they apply when the preset is built for a
+    matching --env, before any field given on the command line."""
+
     config: Config
     description: str
+    env_overrides: dict[str, dict[str, Any]] = {}
 
 
 _ATARI_BASE = Config(
@@ -263,6 +268,61 @@ IHLGAUSS_CARTPOLE_DOC = f"""\
 i-HL-Gauss on CartPole-v1 (this project's extension): idqn_cartpole with 51 HL-Gauss bins,
 sigma 0.75 bin widths. {_CARTPOLE_SUPPORT_DOC}"""
 
+TD3_MUJOCO_PAPER = Config(
+    env="HalfCheetah-v4",
+    agent="td3",
+    seeds=8,
+    total_steps=1_000_000,
+    iteration_steps=5_000,
+    eval_episodes=10,
+    network="mlp",
+    mlp_hidden=(400, 300),
+    optimizer="adam",
+    learning_rate=1e-3,
+    optimizer_eps=1e-8,
+    gamma=0.99,
+    n_step=1,
+    target_update_tau=0.005,
+    policy_delay=2,
+    target_noise=0.2,
+    target_noise_clip=0.5,
+    exploration_noise=0.1,
+    replay_capacity=1_000_000,
+    batch_size=100,
+    learning_starts=1_000,
+    update_period=1,
+)
+_TD3_PAPER_OVERRIDES = {
+    "HalfCheetah": {"learning_starts": 10_000},
+    "Ant": {"learning_starts": 10_000},
+}
+TD3_MUJOCO_PAPER_DOC = """\
+TD3 as in the paper (Fujimoto et al. 2018): actor and twin critics 400-300 ReLU, Adam 1e-3
+for both, batch 100, one update per environment step, gamma 0.99, tau 0.005, policy delay
+2, target smoothing noise 0.2 clipped at 0.5, exploration noise 0.1 (in units of the action
+bound), uniform random actions for the first 10k steps on HalfCheetah and Ant and 1k on
+other tasks (updates start then too), 1M replay, 1M steps; evaluation every 5000 steps, 10
+episodes without noise on a separate pool. Choices: PyTorch's default initialisation as the
+author's code; Adam eps 1e-8 (PyTorch's default); MuJoCo v4 tasks (the paper used v1)."""
+
+TD3_MUJOCO = dataclasses.replace(
+    TD3_MUJOCO_PAPER,
+    mlp_hidden=(256, 256),
+    learning_rate=3e-4,
+    batch_size=256,
+    learning_starts=25_000,
+)
+_TD3_SHORT_START = {"learning_starts": 1_000}
+_TD3_OVERRIDES = {
+    "InvertedPendulum": _TD3_SHORT_START,
+    "InvertedDoublePendulum": _TD3_SHORT_START,
+    "Reacher": _TD3_SHORT_START,
+}
+TD3_MUJOCO_DOC = """\
+TD3 with the author's later defaults (github.com/sfujim/TD3): 256-256 networks, Adam 3e-4,
+batch 256, 25k start steps (1k for InvertedPendulum, InvertedDoublePendulum and Reacher, as
+in the author's run scripts); otherwise td3_mujoco_paper."""
+
 PRESETS: dict[str, Preset] = {
     "dqn_cartpole": Preset(DQN_CARTPOLE, DQN_CARTPOLE_DOC),
     "dqn_atari_dopamine": Preset(DQN_ATARI_DOPAMINE, DQN_ATARI_DOPAMINE_DOC),
@@ -278,14 +338,23 @@ PRESETS: dict[str, Preset] = {
     "idqn_atari": Preset(IDQN_ATARI, IDQN_ATARI_DOC),
     "idqn_cartpole": Preset(IDQN_CARTPOLE, IDQN_CARTPOLE_DOC),
     "ihlgauss_cartpole": Preset(IHLGAUSS_CARTPOLE, IHLGAUSS_CARTPOLE_DOC),
+    "td3_mujoco_paper": Preset(TD3_MUJOCO_PAPER, TD3_MUJOCO_PAPER_DOC, _TD3_PAPER_OVERRIDES),
+    "td3_mujoco": Preset(TD3_MUJOCO, TD3_MUJOCO_DOC, _TD3_OVERRIDES),
 }
 DEFAULT_PRESET = "dqn_cartpole"
 
 
-def get_preset(name: str) -> Config:
-    """The preset's config; unknown names raise ConfigError suggesting close ones."""
+def get_preset(name: str, env: str | None = None) -> Config:
+    """The preset's config, for `env` if given (with the preset's per-task settings for it);
+    unknown names raise ConfigError suggesting close ones."""
     if name not in PRESETS:
         close = difflib.get_close_matches(name, PRESETS, n=3)
         hint = f" Did you mean {', '.join(close)}?" if close else ""
         raise ConfigError(f"Unknown preset {name!r}.{hint} Presets: {', '.join(PRESETS)}.")
-    return PRESETS[name].config
+    config, _, env_overrides = PRESETS[name]
+    if env is not None:
+        config = dataclasses.replace(config, env=env)
+    for prefix, fields in env_overrides.items():
+        if config.env.startswith(prefix):
+            config = dataclasses.replace(config, **fields)
+    return config

@@ -16,7 +16,7 @@ from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 from tqdm import tqdm
 
-from agents import Agent, DQNState, make_dqn, make_optimizer, representations
+from agents import Agent, make_dqn, make_optimizer, make_td3, representations
 from agents.iterated import make_iterated_dqn
 from agents.representations import ValueRepresentation
 from envs import EnvSpec, make_env
@@ -31,7 +31,7 @@ from experiments.logger import (
     run_record,
 )
 from experiments.replay import Replay, ReplayState, stack_frames
-from networks import MLP, NatureCNN, QNetwork
+from networks import MLP, Actor, NatureCNN, QNetwork, TwinCritic
 from networks.ensemble import QEnsemble
 
 SEED_AXIS = "seeds"
@@ -45,7 +45,7 @@ class NonFiniteLossError(FloatingPointError):
 class SeedState(NamedTuple):
     """Everything one seed carries on device; the runner stacks it along a seed axis."""
 
-    agent: DQNState
+    agent: Any  # the agent's state (DQNState, IteratedState, TD3State)
     replay: ReplayState
     obs_stack: jax.Array  # (E, *obs_shape): the stacked observation the agent acts on
     key: jax.Array
@@ -77,13 +77,10 @@ def epsilon_schedule(config: Config) -> optax.Schedule:
     return lambda step: jnp.where(step < c.learning_starts, 1.0, decay(step))
 
 
-def make_agent(config: Config, spec: EnvSpec) -> Agent:
-    """The DQN-family agent of a config: DQN or the i-QN chain, with its network, optimiser,
-    value representation and target rule."""
-    torso = MLP(config.mlp_hidden) if config.network == "mlp" else NatureCNN(config.cnn_padding)
-    representation = make_representation(config)
-    # The learning rate lives in the optimiser state so that sweeps can vary it per agent.
-    optimizer = optax.inject_hyperparams(
+def make_optimizer_for(config: Config) -> optax.GradientTransformation:
+    """The config's optimiser, with the learning rate in its state (`inject_hyperparams`) so
+    that a sweep can set it per agent."""
+    return optax.inject_hyperparams(
         make_optimizer, static_args=("name", "rmsprop_decay", "max_grad_norm")
     )(
         name=config.optimizer,
@@ -92,6 +89,31 @@ def make_agent(config: Config, spec: EnvSpec) -> Agent:
         rmsprop_decay=config.rmsprop_decay,
         max_grad_norm=config.max_grad_norm or None,
     )
+
+
+def make_agent(config: Config, spec: EnvSpec) -> Agent:
+    """The agent of a config: DQN or the i-QN chain (network, optimiser, value
+    representation, target rule), or TD3."""
+    representation = make_representation(config)
+    optimizer = make_optimizer_for(config)
+    if config.agent == "td3":
+        low, high = spec.action_low, spec.action_high
+        return make_td3(
+            Actor(low, high, config.mlp_hidden),
+            TwinCritic(config.mlp_hidden, representation.num_outputs),
+            optimizer,
+            make_optimizer_for(config),
+            low,
+            high,
+            representation,
+            policy_delay=config.policy_delay,
+            tau=config.target_update_tau,
+            target_noise=config.target_noise,
+            target_noise_clip=config.target_noise_clip,
+            exploration_noise=config.exploration_noise,
+            start_steps=config.learning_starts,
+        )
+    torso = MLP(config.mlp_hidden) if config.network == "mlp" else NatureCNN(config.cnn_padding)
     epsilon = epsilon_schedule(config)
     if config.agent == "iterated":
         ensemble = QEnsemble(
@@ -130,7 +152,7 @@ def make_replay(config: Config, spec: EnvSpec) -> Replay:
         frame_shape=spec.frame_shape,
         frame_dtype=spec.frame_dtype,
         action_shape=spec.action_shape,
-        action_dtype=jnp.int32,
+        action_dtype=jnp.int32 if spec.num_actions is not None else jnp.float32,
         frame_stack=spec.frame_stack,
         n_step=config.n_step,
         batch_size=config.batch_size,
@@ -233,7 +255,7 @@ class Trainer:
         obs_shape = self.replay.obs_shape
         sample_obs = jnp.zeros(obs_shape, self.spec.frame_dtype)
         agent = self.agent.init(init_key, sample_obs)
-        agent.opt_state.hyperparams["learning_rate"] = learning_rate
+        _set_learning_rate(agent, learning_rate)
         replay = self.replay.init()
         batch = jax.eval_shape(self.replay.sample, replay, run_key, gamma)
         _, metrics = jax.eval_shape(self.agent.update, agent, batch, run_key)
@@ -329,6 +351,17 @@ class Trainer:
     def epsilon(self, agent_step: int) -> float:
         """The training exploration rate at an agent step, for the logs."""
         return float(epsilon_schedule(self.config)(agent_step))
+
+
+def _set_learning_rate(agent_state: Any, learning_rate: jax.Array) -> None:
+    """Sets the learning rate of every optimiser in an agent's state (TD3 has two)."""
+
+    def is_injected(node: Any) -> bool:
+        return isinstance(node, optax.InjectStatefulHyperparamsState)
+
+    for node in jax.tree.leaves(agent_state, is_leaf=is_injected):
+        if is_injected(node):
+            node.hyperparams["learning_rate"] = learning_rate
 
 
 @dataclasses.dataclass
@@ -550,7 +583,8 @@ def _log_iteration(
     for seed_index, returns in enumerate(episode_returns):
         if returns:
             logger.write(seed_index, step, "train_return", float(np.mean(returns)))
-    logger.write_all(step, "epsilon", [trainer.epsilon(step - 1)] * num_members)
+    if c.agent != "td3":
+        logger.write_all(step, "epsilon", [trainer.epsilon(step - 1)] * num_members)
     env_steps_per_s = c.iteration_steps * num_members / elapsed
     logger.write_all(step, "env_steps_per_s", [env_steps_per_s] * num_members)
     logger.write_all(step, "updates_per_s", [updates / elapsed] * num_members)

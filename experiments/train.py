@@ -28,8 +28,11 @@ def parse_args(argv: Sequence[str]) -> tuple[str, Config]:
     """(preset name, config) from command-line arguments; raises ConfigError on bad input."""
     preset_parser = argparse.ArgumentParser(add_help=False)
     preset_parser.add_argument("--preset", default=DEFAULT_PRESET)
-    known, rest = preset_parser.parse_known_args(list(argv))
-    base = get_preset(known.preset)
+    preset_parser.add_argument("--env", default=None)
+    known, _ = preset_parser.parse_known_args(list(argv))
+    # The preset is built for the task first (per-task settings), then every flag applies.
+    base = get_preset(known.preset, known.env)
+    rest = _without_preset(list(argv))
     config = tyro.cli(
         Config,
         default=base,
@@ -38,6 +41,19 @@ def parse_args(argv: Sequence[str]) -> tuple[str, Config]:
         description=_description(),
     )
     return known.preset, config
+
+
+def _without_preset(argv: list[str]) -> list[str]:
+    """The arguments with --preset NAME (or --preset=NAME) removed, for tyro."""
+    rest, skip = [], False
+    for index, argument in enumerate(argv):
+        if skip:
+            skip = False
+        elif argument == "--preset":
+            skip = index + 1 < len(argv)
+        elif not argument.startswith("--preset="):
+            rest.append(argument)
+    return rest
 
 
 def process_share(config: Config, process_index: int, process_count: int) -> Config:

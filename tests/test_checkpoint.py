@@ -12,7 +12,7 @@ import pytest
 from experiments.checkpoint import CHECKPOINT_DIR, UNREADABLE_DIR
 from experiments.config import ConfigError
 from experiments.runner import train
-from tests.test_runner import TINY_CARTPOLE
+from tests.test_runner import TINY_CARTPOLE, TINY_TD3
 
 CONFIG = dataclasses.replace(TINY_CARTPOLE, total_steps=900, iteration_steps=300)
 TIMING_METRICS = {"env_steps_per_s", "updates_per_s"}
@@ -47,16 +47,16 @@ def test_resume_at_a_boundary_equals_uninterrupted(uninterrupted, tmp_path):
     assert sorted(p.name for p in (run_dir / CHECKPOINT_DIR).iterdir()) == ["2", "3"]  # pruned
 
 
-def test_iterated_agent_resumes_exactly(tmp_path):
-    """The i-QN chain (its anchor, copies and schedule counters) resumes bit for bit."""
-    config = dataclasses.replace(
-        CONFIG,
-        agent="iterated",
-        num_networks=2,
-        target_sync_period=10,
-        target_update_period=40,
-        eval_episodes=0,
-    )
+ITERATED = {"agent": "iterated", "num_networks": 2, "target_sync_period": 10}
+
+
+@pytest.mark.parametrize(
+    "agent", [{**ITERATED, "target_update_period": 40}, TINY_TD3], ids=["iterated", "td3"]
+)
+def test_other_agents_resume_exactly(tmp_path, agent):
+    """The i-QN chain (anchor, copies, schedule counters) and TD3 (actor, twin critics,
+    their targets, two optimisers, the policy-delay counter) resume bit for bit."""
+    config = dataclasses.replace(CONFIG, eval_episodes=0, **agent)
     uninterrupted = train(config, run_dir=tmp_path / "uninterrupted")
     run_dir = tmp_path / "run"
     train(dataclasses.replace(config, total_steps=600), run_dir=run_dir)

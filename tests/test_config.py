@@ -26,8 +26,9 @@ def no_compile(monkeypatch):
 
 @pytest.mark.parametrize("name", list(PRESETS))
 def test_every_preset_validates(name):
-    spec = validate(PRESETS[name].config)
-    assert spec.num_actions is not None
+    config = PRESETS[name].config
+    spec = validate(config)
+    assert (spec.num_actions is None) == (config.agent == "td3")
 
 
 def test_atari_presets_follow_their_protocols():
@@ -73,6 +74,14 @@ def test_atari_presets_follow_their_protocols():
         ({"agent": "iterated", "target_sync_period": 0}, "target_sync_period=0"),
         ({"agent": "iterated", "target_sync_period": 50, "target_update_period": 40}, "D <= T"),
         ({"agent": "iterated", "target_sync_period": 10, "double_q": True}, "double_q"),
+        ({"agent": "td3"}, "TD3 needs a continuous action space"),
+        ({"agent": "td3", "env": "InvertedPendulum-v4", "policy_delay": 0}, "policy_delay=0"),
+        (
+            {"agent": "td3", "env": "InvertedPendulum-v4", "exploration_noise": -0.1},
+            "exploration_noise=-0.1",
+        ),
+        ({"agent": "td3", "env": "Hopper-v4", "target_update_tau": 1.5}, "target_update_tau"),
+        ({"env": "Hopper-v4"}, "--agent td3"),
     ],
 )
 def test_bad_values_raise_before_compiling(override, fragment, no_compile, tmp_path):
@@ -124,6 +133,38 @@ def test_idqn_atari_preset_follows_the_paper():
     assert (idqn.learning_rate, idqn.optimizer_eps) == (6.25e-5, 1.5e-4)
     same = {"agent", "num_networks", "shared_torso", "target_sync_period", "target_update_period"}
     assert dataclasses.replace(idqn, **{k: getattr(dqn, k) for k in same}) == dqn
+
+
+def test_td3_presets_follow_the_paper_and_the_authors_scripts():
+    paper = get_preset("td3_mujoco_paper")
+    assert (paper.agent, paper.mlp_hidden, paper.learning_rate) == ("td3", (400, 300), 1e-3)
+    assert (paper.batch_size, paper.total_steps, paper.iteration_steps) == (100, 10**6, 5_000)
+    assert (paper.target_update_tau, paper.policy_delay, paper.eval_episodes) == (0.005, 2, 10)
+    assert (paper.target_noise, paper.target_noise_clip, paper.exploration_noise) == (
+        0.2,
+        0.5,
+        0.1,
+    )
+    starts = {
+        env: get_preset("td3_mujoco_paper", env).learning_starts
+        for env in ("HalfCheetah-v4", "Ant-v4", "Hopper-v4", "InvertedPendulum-v4")
+    }
+    assert starts == {
+        "HalfCheetah-v4": 10_000,
+        "Ant-v4": 10_000,
+        "Hopper-v4": 1_000,
+        "InvertedPendulum-v4": 1_000,
+    }
+    modern = get_preset("td3_mujoco", "Walker2d-v4")
+    assert (modern.mlp_hidden, modern.learning_rate, modern.batch_size) == ((256, 256), 3e-4, 256)
+    assert modern.learning_starts == 25_000
+    for env in ("InvertedPendulum-v4", "InvertedDoublePendulum-v4", "Reacher-v4"):
+        assert get_preset("td3_mujoco", env).learning_starts == 1_000
+    # A field given on the command line wins over the per-task setting.
+    _, config = parse_args(
+        ["--preset", "td3_mujoco", "--env", "Reacher-v4", "--learning-starts", "7"]
+    )
+    assert (config.env, config.learning_starts) == ("Reacher-v4", 7)
 
 
 def test_unknown_preset_suggests_close_names():
