@@ -1,7 +1,7 @@
 """Throughput of the training loop's pieces on this machine: a script, not a test.
 
-    python -m experiments.bench [--quick] [--sections env,collect,train,updates,replay]
-                                [--output bench.json]
+    python -m experiments.bench [--quick] [--output bench.json]
+        [--sections env,collect,train,updates,representations,devices,checkpoint,replay]
 
 Sections (each a small function returning a list of dict rows):
 
@@ -10,17 +10,30 @@ Sections (each a small function returning a list of dict rows):
   host<->device copies) on the same pools, for both seed axes, and its ratio to the raw pool.
 - train: the runner's loop with updates at the preset's update period (seed axis as the
   runner picks it), once the replay holds `learning_starts` transitions.
-- updates: K updates (replay sample + agent update) in one jitted `lax.scan` over a filled
-  replay (as the runner runs them), the seed axis computed by vmap or by a sequential
-  lax.map; for the Nature CNN also the same K updates unrolled (no loop around them).
+- updates: updates/s over a full replay through the runner's own per-seed
+  `Trainer.run_updates` (replay sample + agent update in a lax.scan unrolled up to 8 times)
+  mapped over seeds by `over_seeds`: K updates per jitted call with the seed axis computed
+  by vmap or by a sequential lax.map, and the call of the runner's train step (one update
+  at the presets' update periods, vmap).
+- representations: the same for each value representation (scalar, C51, HL-Gauss, two-hot;
+  51 atoms on [-10, 10]) with the Nature CNN, and each one's time per update over scalar's.
+- devices: the updates at `device_seeds` seeds on 1 device and sharded over 4 fake CPU
+  devices (a subprocess started with --xla_force_host_platform_device_count=4; the fake
+  devices share this machine's cores).
+- checkpoint: seconds per save and per restore (of the files just written, so likely from
+  the page cache) of a whole run state through the runner's `Checkpointer`, and its size on
+  disk: CartPole with its preset's replay, Atari with a `checkpoint_capacity` replay,
+  extrapolated to the preset's 1M one.
 - replay: bytes per seed of the 1M-transition Atari replay against frames x 84 x 84 bytes.
 
-The train and updates sections fill the replay with random transitions on device (timings
-do not depend on the content) rather than stepping the environment for minutes. Timed loops
-stop after `rep_seconds` or `steps`, whichever comes first; figures are medians over `reps`
-repetitions that follow a short warm-up. Compile times are the first call minus a
-steady-state call of the same jitted function. Every row carries the backend, device kind,
-CPU count and JAX version it was measured on, so rows of several machines make one table.
+Replays are filled with random transitions on device (update timings do not depend on the
+content) rather than by stepping the environment for minutes. Random frames are
+incompressible, so checkpoint sizes are upper bounds: orbax compresses, and real frames
+compress well. Timed loops stop after `rep_seconds` or `steps`, whichever comes first;
+figures are medians over `reps` repetitions that follow a short warm-up. Compile times are
+the first call minus a steady-state call of the same jitted function. Every row carries the
+backend, device kind, CPU count and JAX version it was measured on, so rows of several
+machines make one table.
 """
 
 import argparse
@@ -30,8 +43,11 @@ import json
 import math
 import os
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -41,6 +57,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from envs import StepResult, VecEnv, make_env
+from experiments.checkpoint import CHECKPOINT_DIR, Checkpointer
 from experiments.config import Config
 from experiments.logger import format_table
 from experiments.presets import get_preset
@@ -49,37 +66,53 @@ from experiments.runner import SeedState, Trainer, over_seeds, seed_axis_mode
 
 Row = dict[str, Any]
 
-SECTIONS = ("env", "collect", "train", "updates", "replay")
+SECTIONS = (
+    "env",
+    "collect",
+    "train",
+    "updates",
+    "representations",
+    "devices",
+    "checkpoint",
+    "replay",
+)
 ATARI_PRESET = "dqn_atari_dopamine"
 MLP_PRESET = "dqn_cartpole"
 BENCH_PRESETS = (ATARI_PRESET, MLP_PRESET)
 SEED_AXES = ("vmap", "map")
+REPRESENTATIONS = ("scalar", "c51", "hl_gauss", "two_hot")  # scalar first: the reference
+ATARI_ATOMS, ATARI_V_MIN, ATARI_V_MAX = 51, -10.0, 10.0
+FAKE_DEVICES = 4
 ATARI_FRAME_BYTES = 84 * 84  # one stored uint8 frame: 7056 B
 COLLECT_TARGET = 0.8  # Atari collection steps/s over raw pool steps/s, at least
+REPRESENTATION_TARGET = 1.15  # a categorical head's time per update over scalar's, at most
 REPLAY_TOLERANCE = 0.1  # Atari replay bytes within 10% of frames x 7056 B
 TERMINAL_PROBABILITY = 1 / 500  # chance that an episode ends at a step of the random fill
 WARMUP_STEPS = 20  # at most, before any timed loop
 WARMUP_SECONDS = 1.0  # at most, once an update (if any) has run
-# (seed axis, loop around the K updates) per network in the updates section; "unrolled"
-# is measured for the Nature CNN, whose updates are several times slower inside an XLA loop
-# on CPU (unrolling K MLP updates only costs compile time).
-UPDATE_VARIANTS = {
-    "nature_cnn": (("vmap", "scan"), ("map", "scan"), ("vmap", "unrolled")),
-    "mlp": (("vmap", "scan"), ("map", "scan")),
-}
 LABELS = ("backend", "device_kind", "cpu_count", "jax_version")
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 @dataclasses.dataclass(frozen=True)
 class Settings:
-    """How much to measure; the defaults are the full run (under 10 minutes on 2 cores)."""
+    """How much to measure; the defaults are the full run."""
 
     seeds: tuple[int, ...] = (1, 8)
     """Pool sizes (seeds x 1 env) of the env, collect and train sections."""
     update_seeds: tuple[int, ...] = (1, 4, 8)
     """Seed counts of the updates section."""
+    representation_seeds: tuple[int, ...] = (1, 8)
+    """Seed counts of the representations section."""
+    device_seeds: int = 8
+    """Seeds of the devices section (a multiple of 4)."""
     capacity: int = 10_000
-    """Replay transitions per seed in the collect, train and updates sections."""
+    """Replay transitions per seed in the collect, train, updates, representations and
+    devices sections."""
+    checkpoint_seeds: int = 8
+    """CartPole seeds of the checkpoint section (its Atari state has one seed)."""
+    checkpoint_capacity: int = 100_000
+    """Atari replay transitions of the checkpoint section."""
     fill: int = 1_000
     """Agent steps per seed in the replay before training (the bench's learning_starts)."""
     steps: int = 1_000
@@ -89,20 +122,23 @@ class Settings:
     reps: int = 3
     """Timed repetitions per figure; figures are medians."""
     cnn_updates: int = 2
-    """Updates per jitted call for the Nature CNN (updates section)."""
+    """Updates per jitted call for the Nature CNN (updates, representations, devices)."""
     mlp_updates: int = 200
-    """Updates per jitted call for the MLP (updates section)."""
+    """Updates per jitted call for the MLP (updates, devices)."""
 
 
 QUICK = Settings(
     seeds=(2,),
     update_seeds=(2,),
+    representation_seeds=(1,),
+    device_seeds=4,
     capacity=2_000,
+    checkpoint_seeds=2,
+    checkpoint_capacity=5_000,
     fill=200,
     steps=300,
     rep_seconds=1.0,
     reps=2,
-    cnn_updates=1,
     mlp_updates=50,
 )
 
@@ -402,79 +438,226 @@ def bench_train(settings: Settings) -> list[Row]:
     return rows
 
 
-# Updates over a filled replay --------------------------------------------------------------
+# Updates over a full replay --------------------------------------------------------------
 
 
-def updates_fn(trainer: Trainer, num_updates: int, mode: str, loop: str) -> Callable:
-    """Jitted (agent states, replay states, keys) -> (agent states, keys, last losses):
-    `num_updates` replay samples and agent updates per seed, in a lax.scan (`loop` "scan")
-    or one after another without a loop ("unrolled"), the seed axis mapped by `mode`."""
-    replay, agent, gamma = trainer.replay, trainer.agent, trainer.config.gamma
-
-    def one_update(carry: tuple[Any, jax.Array], replay_state: ReplayState):
-        agent_state, key = carry
-        key, sample_key, update_key = jax.random.split(key, 3)
-        batch = replay.sample(replay_state, sample_key, gamma)
-        agent_state, metrics = agent.update(agent_state, batch, update_key)
-        return (agent_state, key), metrics["loss"]
-
-    def per_seed(agent_state: Any, replay_state: ReplayState, key: jax.Array):
-        carry = (agent_state, key)
-        if loop == "scan":
-            body = lambda carry, _: one_update(carry, replay_state)  # noqa: E731
-            carry, losses = jax.lax.scan(body, carry, length=num_updates)
-            loss = losses[-1]
-        else:
-            for _ in range(num_updates):
-                carry, loss = one_update(carry, replay_state)
-        return *carry, loss
-
-    return jax.jit(over_seeds(per_seed, mode, 3), donate_argnums=0)
+def filled_state(trainer: Trainer) -> SeedState:
+    """The trainer's initial state with every seed's replay full of random transitions,
+    computed (so that no timing that follows waits for the fill)."""
+    state = trainer.init_state()
+    fill = random_fill(trainer, trainer.replay.max_rows)
+    return jax.block_until_ready(state._replace(replay=fill(state.replay, state.key)))
 
 
-def time_update_calls(
-    run: Callable, agent_state: Any, replay_state: ReplayState, keys: jax.Array, settings: Settings
-) -> tuple[float, float]:
-    """(first call, steady call) in seconds of `run` (see `first_and_steady`)."""
+def updates_fn(trainer: Trainer, num_updates: int) -> Callable[[SeedState, Any], SeedState]:
+    """Jitted (state, agent step) -> state after `num_updates` updates per seed: the runner's
+    `Trainer.run_updates` mapped over seeds (and devices) as the runner maps its step."""
 
-    def call() -> tuple:
-        nonlocal agent_state, keys
-        agent_state, keys, loss = run(agent_state, replay_state, keys)
-        return agent_state, keys, loss
+    def per_seed(state: SeedState, step: Any) -> SeedState:
+        return trainer.run_updates(state, step, num_updates)
 
-    return first_and_steady(call, settings)
+    return jax.jit(over_seeds(per_seed, trainer.mode, 1, trainer.mesh), donate_argnums=0)
+
+
+def updates_per_call(config: Config, settings: Settings) -> int:
+    """The bench's updates per jitted call: `cnn_updates` or `mlp_updates`."""
+    return settings.cnn_updates if config.network == "nature_cnn" else settings.mlp_updates
+
+
+def update_figures(trainer: Trainer, state: SeedState, num_updates: int, settings: Settings) -> Row:
+    """Updates/s of the trainer's config from a copy of `state` (the state of its seeds,
+    placed on its devices; the copy is donated), `num_updates` per jitted call, and the
+    call's compile time."""
+    config = trainer.config
+    run = updates_fn(trainer, num_updates)
+    (state,) = jax.block_until_ready(trainer.to_device(jax.tree.map(jnp.copy, state)))
+    step = np.int32(config.learning_starts)
+
+    def call() -> SeedState:
+        nonlocal state
+        state = run(state, step)
+        return state
+
+    first, steady = first_and_steady(call, settings)
+    return {
+        "network": config.network,
+        "batch_size": config.batch_size,
+        "seeds": config.seeds,
+        "updates_per_call": num_updates,
+        "updates_per_s": num_updates * config.seeds / steady,
+        "updates_per_s_per_seed": num_updates / steady,
+        "compile_s": first - steady,
+    }
 
 
 def bench_updates(settings: Settings) -> list[Row]:
-    """Section updates: updates/s of the Nature CNN and the MLP per seed count, seed axis
-    and loop form, over a replay filled to capacity."""
+    """Section updates: updates/s of the Nature CNN and the MLP per seed count over a replay
+    filled to capacity: the bench's updates per call under each seed axis, and the runner's
+    own train step call (its updates per call at the preset's update period, its seed axis)."""
     rows = []
-    per_call = {ATARI_PRESET: settings.cnn_updates, MLP_PRESET: settings.mlp_updates}
     for preset, seeds in itertools.product(BENCH_PRESETS, settings.update_seeds):
-        config = bench_config(preset, seeds, settings)
-        trainer = Trainer.create(config)
-        state = trainer.init_state()
-        keys = state.key
-        replay_state = random_fill(trainer, trainer.replay.max_rows)(state.replay, keys)
-        for mode, loop in UPDATE_VARIANTS[config.network]:
-            run = updates_fn(trainer, per_call[preset], mode, loop)
-            agent_state = jax.tree.map(jnp.copy, state.agent)  # donated to `run`
-            first, steady = time_update_calls(run, agent_state, replay_state, keys, settings)
-            rows.append(
-                {
-                    "section": "updates",
-                    "network": config.network,
-                    "batch_size": config.batch_size,
-                    "seeds": seeds,
-                    "seed_axis": mode,
-                    "loop": loop,
-                    "updates_per_call": per_call[preset],
-                    "updates_per_s": per_call[preset] * seeds / steady,
-                    "updates_per_s_per_seed": per_call[preset] / steady,
-                    "compile_s": first - steady,
-                }
-            )
-        del state, replay_state
+        runner = Trainer.create(bench_config(preset, seeds, settings))
+        state = filled_state(runner)
+        runner_call = (runner.mode, runner.updates_per_loop_step()[1])
+        variants = [(mode, updates_per_call(runner.config, settings)) for mode in SEED_AXES]
+        for mode, num_updates in dict.fromkeys([*variants, runner_call]):
+            trainer = Trainer.create(bench_config(preset, seeds, settings, mode))
+            figures = update_figures(trainer, state, num_updates, settings)
+            row = {"section": "updates", "seed_axis": mode} | figures
+            rows.append(row | {"runner_call": (mode, num_updates) == runner_call})
+        del state
+    return rows
+
+
+def bench_representations(settings: Settings) -> list[Row]:
+    """Section representations: updates/s of each value representation with the Nature CNN
+    (vmap over seeds), and its time per update over the scalar head's at the same seeds."""
+    rows = []
+    for seeds in settings.representation_seeds:
+        base = dataclasses.replace(
+            bench_config(ATARI_PRESET, seeds, settings, "vmap"),
+            num_atoms=ATARI_ATOMS,
+            v_min=ATARI_V_MIN,
+            v_max=ATARI_V_MAX,
+        )
+        replay = filled_state(Trainer.create(base)).replay
+        scalar_rate = math.nan
+        for representation in REPRESENTATIONS:
+            config = dataclasses.replace(base, value_representation=representation)
+            with warnings.catch_warnings():
+                # Atari returns exceed [-10, 10]; clipping them into the support is the C51 setting.
+                warnings.filterwarnings("ignore", "The support", UserWarning)
+                trainer = Trainer.create(config)
+            state = trainer.init_state()._replace(replay=replay)
+            figures = update_figures(trainer, state, settings.cnn_updates, settings)
+            if representation == "scalar":
+                scalar_rate = figures["updates_per_s"]
+            row = {"section": "representations", "representation": representation} | figures
+            row["time_ratio"] = scalar_rate / figures["updates_per_s"]
+            if representation != "scalar":
+                met = row["time_ratio"] <= REPRESENTATION_TARGET
+                row |= {"target": REPRESENTATION_TARGET, "target_met": met}
+            rows.append(row)
+        del replay
+    return rows
+
+
+# Updates on several devices ------------------------------------------------------------------
+
+DEVICES_WORKER = (
+    "import sys; from experiments.bench import devices_worker; devices_worker(*sys.argv[1:])"
+)
+
+
+def bench_devices(settings: Settings) -> list[Row]:
+    """Section devices: updates/s at `device_seeds` seeds on 1 device and on 4 fake CPU
+    devices, measured in a subprocess whose JAX starts with 4 host devices."""
+    env = dict(os.environ, JAX_PLATFORMS="cpu")
+    flags = f"--xla_force_host_platform_device_count={FAKE_DEVICES}"
+    env["XLA_FLAGS"] = f"{env.get('XLA_FLAGS', '')} {flags}".strip()
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH")) if p)
+    with tempfile.TemporaryDirectory() as directory:
+        output = Path(directory) / "rows.json"
+        settings_json = json.dumps(dataclasses.asdict(settings))
+        command = [sys.executable, "-c", DEVICES_WORKER, settings_json, str(output)]
+        subprocess.run(command, env=env, check=True)
+        return json.loads(output.read_text())
+
+
+def devices_worker(settings_json: str, output: str) -> None:
+    """The devices section inside its subprocess: writes its rows, with this process's
+    machine labels, as JSON to `output`."""
+    fields = json.loads(settings_json).items()
+    settings = Settings(**{k: tuple(v) if isinstance(v, list) else v for k, v in fields})
+    if len(jax.local_devices()) != FAKE_DEVICES:
+        raise RuntimeError(f"expected {FAKE_DEVICES} CPU devices, got {jax.local_devices()}")
+    rows = []
+    for preset in BENCH_PRESETS:
+        config = bench_config(preset, settings.device_seeds, settings, "vmap")
+        state = filled_state(Trainer.create(dataclasses.replace(config, devices=1)))
+        rates = {}
+        for devices in (1, FAKE_DEVICES):
+            trainer = Trainer.create(dataclasses.replace(config, devices=devices))
+            figures = update_figures(trainer, state, updates_per_call(config, settings), settings)
+            rates[devices] = figures["updates_per_s"]
+            row = {"section": "devices", "devices": devices} | figures
+            row["ratio_to_1_device"] = rates[devices] / rates[1]
+            row["note"] = f"fake devices sharing {os.cpu_count()} cores" if devices > 1 else ""
+            rows.append(row)
+        del state
+    Path(output).write_text(json.dumps([row | machine_labels() for row in rows]))
+
+
+# Checkpoints ---------------------------------------------------------------------------------
+
+
+def directory_bytes(path: Path) -> int:
+    """Bytes of all files under `path`."""
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+
+def checkpoint_figures(state: Any, directory: Path, reps: int) -> tuple[float, float, int]:
+    """(median seconds per save, median seconds per restore, bytes on disk) of `state`
+    through the runner's Checkpointer in `directory`, over `reps` save and restore pairs.
+    It keeps 2 checkpoints as a run does by default, so later saves also delete one."""
+    checkpointer = Checkpointer(directory, keep=2)
+    save_s, restore_s = [], []
+    try:
+        for step in range(1, reps + 1):
+            start = time.perf_counter()
+            checkpointer.save(step, state, {})
+            save_s.append(time.perf_counter() - start)
+            start = time.perf_counter()
+            restored = checkpointer.restore_latest(state)
+            if restored is None:
+                raise RuntimeError(f"the checkpoint just saved in {directory} did not restore")
+            jax.block_until_ready(restored[1])
+            restore_s.append(time.perf_counter() - start)
+            del restored
+    finally:
+        checkpointer.close()
+    size = directory_bytes(directory / CHECKPOINT_DIR / str(reps))
+    return _median(save_s), _median(restore_s), size
+
+
+def bench_checkpoint(settings: Settings) -> list[Row]:
+    """Section checkpoint: save and restore seconds and size on disk of a whole run state
+    with a full random replay: `checkpoint_seeds` CartPole seeds with the preset's replay, and
+    one Atari seed with `checkpoint_capacity` transitions, extrapolated to the preset's."""
+    runs = (
+        (MLP_PRESET, settings.checkpoint_seeds, get_preset(MLP_PRESET).replay_capacity),
+        (ATARI_PRESET, 1, settings.checkpoint_capacity),
+    )
+    rows = []
+    for preset, seeds, capacity in runs:
+        config = bench_config(preset, seeds, dataclasses.replace(settings, capacity=capacity))
+        state = filled_state(Trainer.create(config))
+        with tempfile.TemporaryDirectory() as directory:
+            run_dir = Path(directory) / "run"
+            save_s, restore_s, size = checkpoint_figures(state, run_dir, settings.reps)
+            # Saved once more without the replay: the part that does not grow with capacity.
+            without_replay = state._replace(replay=None)
+            fixed = checkpoint_figures(without_replay, Path(directory) / "fixed", 1)[2]
+        bytes_per_transition = (size - fixed) / (seeds * capacity)
+        preset_capacity = get_preset(preset).replay_capacity
+        preset_bytes = fixed / seeds + bytes_per_transition * preset_capacity
+        memory_bytes = sum(x.nbytes for x in jax.tree.leaves(state))
+        rows.append(
+            {
+                "section": "checkpoint",
+                "env": config.env,
+                "seeds": seeds,
+                "capacity": capacity,
+                "save_s": save_s,
+                "restore_s": restore_s,
+                "mib_per_seed": size / seeds / 2**20,
+                "memory_mib_per_seed": memory_bytes / seeds / 2**20,
+                "bytes_per_transition": bytes_per_transition,
+                "preset_capacity": preset_capacity,
+                "gib_per_seed_at_preset_capacity": preset_bytes / 2**30,
+            }
+        )
+        del state
     return rows
 
 
@@ -511,6 +694,9 @@ SECTION_FUNCTIONS: dict[str, Callable[[Settings], list[Row]]] = {
     "env": bench_envs,
     "train": bench_train,
     "updates": bench_updates,
+    "representations": bench_representations,
+    "devices": bench_devices,
+    "checkpoint": bench_checkpoint,
     "replay": bench_replay,
 }
 
@@ -534,9 +720,10 @@ def parse_args(argv: Sequence[str]) -> tuple[argparse.Namespace, Settings]:
     """(arguments, settings): the full or --quick settings with any overrides."""
     parser = argparse.ArgumentParser(
         prog="python -m experiments.bench",
-        description="Throughput of envpool, collection, training and updates on this machine.",
+        description="Throughput of envpool, collection, training, updates and checkpoints "
+        "on this machine.",
     )
-    parser.add_argument("--quick", action="store_true", help="a run of about a minute")
+    parser.add_argument("--quick", action="store_true", help="a run of a few minutes")
     parser.add_argument(
         "--sections",
         type=_sections,
@@ -548,13 +735,12 @@ def parse_args(argv: Sequence[str]) -> tuple[argparse.Namespace, Settings]:
     parser.add_argument("--update-seeds", type=_int_tuple, help="updates section, e.g. 1,4,8")
     parser.add_argument("--capacity", type=int, help="replay transitions per seed")
     parser.add_argument("--reps", type=int, help="timed repetitions per figure")
+    parser.add_argument("--cnn-updates", type=int, help="Nature CNN updates per jitted call")
+    parser.add_argument("--mlp-updates", type=int, help="MLP updates per jitted call")
     args = parser.parse_args(list(argv))
     settings = QUICK if args.quick else Settings()
-    overrides = {
-        name: getattr(args, name)
-        for name in ("seeds", "update_seeds", "capacity", "reps")
-        if getattr(args, name) is not None
-    }
+    names = ("seeds", "update_seeds", "capacity", "reps", "cnn_updates", "mlp_updates")
+    overrides = {name: getattr(args, name) for name in names if getattr(args, name) is not None}
     return args, dataclasses.replace(settings, **overrides)
 
 
@@ -569,8 +755,10 @@ def _cell(value: Any) -> str:
 
 
 def format_section(rows: list[Row]) -> str:
-    """An aligned table of one section's rows, without the machine labels."""
-    columns = [k for k in rows[0] if k != "section" and k not in LABELS]
+    """An aligned table of one section's rows (every key any row has, in order of first
+    appearance), without the machine labels."""
+    keys = dict.fromkeys(k for row in rows for k in row)
+    columns = [k for k in keys if k != "section" and k not in LABELS]
     table = format_table(columns, [[_cell(row.get(k, "")) for k in columns] for row in rows])
     return f"[{rows[0]['section']}]\n{table}"
 
@@ -591,7 +779,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             new = SECTION_FUNCTIONS[section](settings)
         seconds[section] = time.perf_counter() - section_start
         print(f"\n{format_section(new)}\n({seconds[section]:.0f} s)", flush=True)
-        rows += [row | labels for row in new]
+        rows += [labels | row for row in new]  # rows of a subprocess carry their own labels
     elapsed = time.perf_counter() - start
     report = {
         "machine": labels,

@@ -295,8 +295,12 @@ class Trainer:
                 nonfinite_step=jnp.where(nonfinite, step, state.nonfinite_step),
             ), None
 
-        # Unrolled: a few updates run several times faster unrolled than in a loop (CNN, CPU).
-        state, _ = jax.lax.scan(one_update, state, length=num_updates, unroll=min(num_updates, 8))
+        if num_updates > 8:
+            return jax.lax.scan(one_update, state, length=num_updates)[0]
+        # A few updates are written out: in a scan (even a fully unrolled one) XLA:CPU ran
+        # one Nature-CNN update 5-9x slower (experiments.bench, runner_call row).
+        for _ in range(num_updates):
+            state, _ = one_update(state, None)
         return state
 
     def _step(self, state, frame, reward, terminated, truncated, first, step, num_updates):

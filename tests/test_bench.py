@@ -1,5 +1,8 @@
-"""The benchmark script: a quick run of its cheap sections and the JSON it writes."""
+"""The benchmark script: one quick run of its sections that need no environment, and the
+JSON it writes (keys, labels and finite positive figures, not values)."""
 
+import contextlib
+import io
 import json
 import math
 
@@ -12,48 +15,126 @@ from experiments.presets import get_preset
 from experiments.replay import Replay
 
 LABELS = {"backend", "device_kind", "cpu_count", "jax_version"}
+SECTIONS = ["updates", "representations", "devices", "checkpoint", "replay"]
+UPDATE_KEYS = {"network", "batch_size", "seeds", "updates_per_call", "updates_per_s"}
+UPDATE_KEYS |= {"updates_per_s_per_seed", "compile_s"}
+
+
+@pytest.fixture(scope="module")
+def quick(tmp_path_factory) -> tuple[dict, str]:
+    """(report, printed text) of a quick run with 1 seed, a small replay, 1 repetition and 1
+    update per call (a loop of several updates compiles for longer)."""
+    output = tmp_path_factory.mktemp("bench") / "b.json"
+    argv = ["--quick", "--sections", ",".join(SECTIONS), "--update-seeds", "1"]
+    argv += ["--capacity", "500", "--reps", "1", "--cnn-updates", "1", "--mlp-updates", "1"]
+    argv += ["--output", str(output)]
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        assert bench.main(argv) == 0
+    return json.loads(output.read_text()), printed.getvalue()
 
 
 def _numbers(row: dict) -> dict:
     return {k: v for k, v in row.items() if isinstance(v, int | float) and not isinstance(v, bool)}
 
 
-@pytest.mark.slow
-def test_quick_bench_writes_labelled_finite_figures(tmp_path, capsys):
-    output = tmp_path / "b.json"
-    argv = ["--quick", "--sections", "replay,updates", "--update-seeds", "1"]
-    assert bench.main([*argv, "--output", str(output)]) == 0
-    printed = capsys.readouterr().out
-    assert "[updates]" in printed and "[replay]" in printed
+def _section(report: dict, name: str) -> list[dict]:
+    return [r for r in report["rows"] if r["section"] == name]
 
-    report = json.loads(output.read_text())
+
+@pytest.mark.slow
+def test_quick_bench_writes_labelled_finite_figures(quick):
+    report, printed = quick
+    assert all(f"[{section}]" in printed for section in SECTIONS)
     assert {"machine", "settings", "sections", "seconds", "rows"} <= set(report)
     assert set(report["machine"]) == LABELS
-    assert report["sections"] == ["updates", "replay"]
-    rows = report["rows"]
-    for row in rows:
+    assert report["sections"] == SECTIONS
+    assert report["settings"]["cnn_updates"] == report["settings"]["mlp_updates"] == 1
+    assert {r["section"] for r in report["rows"]} == set(SECTIONS)
+    for row in report["rows"]:
         assert {k: row[k] for k in LABELS} == report["machine"]
         for key, value in _numbers(row).items():
             assert math.isfinite(value) and value > 0, (key, row)
 
-    updates = [r for r in rows if r["section"] == "updates"]
-    expected_keys = {"network", "batch_size", "seeds", "seed_axis", "loop", "updates_per_call"}
-    expected_keys |= {"updates_per_s", "updates_per_s_per_seed", "compile_s"}
-    assert all(expected_keys <= set(r) for r in updates)
-    combos = {(r["network"], r["seed_axis"], r["loop"]) for r in updates}
-    assert combos == {
-        ("nature_cnn", "vmap", "scan"),
-        ("nature_cnn", "map", "scan"),
-        ("nature_cnn", "vmap", "unrolled"),
-        ("mlp", "vmap", "scan"),
-        ("mlp", "map", "scan"),
+
+@pytest.mark.slow
+def test_updates_run_the_runners_update_loop(quick):
+    report, _ = quick
+    settings = report["settings"]
+    updates = _section(report, "updates")
+    assert all(UPDATE_KEYS | {"seed_axis", "runner_call"} <= set(r) for r in updates)
+    variants = {
+        (r["network"], r["seed_axis"], r["updates_per_call"], r["runner_call"]) for r in updates
     }
+    per_call = {"nature_cnn": settings["cnn_updates"], "mlp": settings["mlp_updates"]}
+    runner_call = ("vmap", 1)  # both presets' train steps: one update, vmap over seeds
+    expected = {
+        (network, mode, k, (mode, k) == runner_call)
+        for network, bench_k in per_call.items()
+        for mode, k in (("vmap", bench_k), ("map", bench_k), runner_call)
+    }
+    assert variants == expected
     assert {r["batch_size"] for r in updates if r["network"] == "nature_cnn"} == {32}
     for r in updates:
         assert r["seeds"] == 1
         np.testing.assert_allclose(r["updates_per_s"], r["updates_per_s_per_seed"] * r["seeds"])
 
-    (replay_row,) = [r for r in rows if r["section"] == "replay"]
+
+@pytest.mark.slow
+def test_representations_are_timed_against_scalar(quick):
+    report, _ = quick
+    rows = _section(report, "representations")
+    seed_counts = report["settings"]["representation_seeds"]
+    assert [r["representation"] for r in rows] == [*bench.REPRESENTATIONS] * len(seed_counts)
+    assert bench.REPRESENTATIONS == ("scalar", "c51", "hl_gauss", "two_hot")
+    for r in rows:
+        assert UPDATE_KEYS | {"time_ratio"} <= set(r)
+        assert (r["network"], r["batch_size"]) == ("nature_cnn", 32)
+        (scalar,) = [
+            s for s in rows if s["seeds"] == r["seeds"] and s["representation"] == "scalar"
+        ]
+        assert r["time_ratio"] == pytest.approx(scalar["updates_per_s"] / r["updates_per_s"])
+        if r["representation"] == "scalar":
+            assert "target" not in r
+        else:
+            assert r["target"] == 1.15
+            assert r["target_met"] is (r["time_ratio"] <= 1.15)
+
+
+@pytest.mark.slow
+def test_devices_compare_one_and_four_fake_devices(quick):
+    report, _ = quick
+    rows = _section(report, "devices")
+    assert {(r["network"], r["devices"]) for r in rows} == {
+        (network, devices) for network in ("nature_cnn", "mlp") for devices in (1, 4)
+    }
+    for r in rows:
+        assert UPDATE_KEYS | {"ratio_to_1_device", "note"} <= set(r)
+        assert r["seeds"] == report["settings"]["device_seeds"]
+        one = next(o for o in rows if o["network"] == r["network"] and o["devices"] == 1)
+        assert r["ratio_to_1_device"] == pytest.approx(r["updates_per_s"] / one["updates_per_s"])
+        assert ("fake" in r["note"]) is (r["devices"] == 4)
+
+
+@pytest.mark.slow
+def test_checkpoint_sizes_and_times(quick):
+    report, _ = quick
+    rows = {r["env"]: r for r in _section(report, "checkpoint")}
+    assert set(rows) == {"CartPole-v1", "Pong-v5"}
+    keys = {"seeds", "capacity", "save_s", "restore_s", "mib_per_seed", "memory_mib_per_seed"}
+    keys |= {"bytes_per_transition", "preset_capacity", "gib_per_seed_at_preset_capacity"}
+    assert all(keys <= set(r) for r in rows.values())
+    cartpole, pong = rows["CartPole-v1"], rows["Pong-v5"]
+    assert cartpole["capacity"] == cartpole["preset_capacity"] == 50_000
+    assert pong["capacity"] == report["settings"]["checkpoint_capacity"]
+    assert pong["preset_capacity"] == 1_000_000
+    assert pong["gib_per_seed_at_preset_capacity"] > pong["mib_per_seed"] / 1024
+
+
+@pytest.mark.slow
+def test_replay_bytes_of_the_atari_preset(quick):
+    report, _ = quick
+    (replay_row,) = _section(report, "replay")
     capacity = get_preset("dqn_atari_dopamine").replay_capacity
     replay = Replay(
         capacity=capacity,
@@ -73,8 +154,8 @@ def test_quick_bench_writes_labelled_finite_figures(tmp_path, capsys):
 
 
 def test_sections_and_seed_lists_are_checked():
-    args, settings = bench.parse_args(["--sections", "replay,env", "--seeds", "1,3"])
-    assert args.sections == ("env", "replay")  # always in the bench's own order
+    args, settings = bench.parse_args(["--sections", "replay,env,devices", "--seeds", "1,3"])
+    assert args.sections == ("env", "devices", "replay")  # always in the bench's own order
     assert settings.seeds == (1, 3)
     with pytest.raises(SystemExit):
         bench.parse_args(["--sections", "envs"])
