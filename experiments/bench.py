@@ -1,7 +1,8 @@
 """Throughput of the training loop's pieces on this machine: a script, not a test.
 
     python -m experiments.bench [--quick] [--output bench.json]
-        [--sections env,collect,train,updates,representations,devices,checkpoint,replay]
+        [--sections env,collect,train,updates,representations,iterated,td3,devices,checkpoint,
+                    replay]
 
 Sections (each a small function returning a list of dict rows):
 
@@ -17,6 +18,14 @@ Sections (each a small function returning a list of dict rows):
   at the presets' update periods, vmap).
 - representations: the same for each value representation (scalar, C51, HL-Gauss, two-hot;
   51 atoms on [-10, 10]) with the Nature CNN, and each one's time per update over scalar's.
+- iterated: the same for i-DQN (the idqn_atari preset) with K = `iterated_networks`
+  (1, 3, 5) as K separate networks and as K heads on a shared torso, and each one's time per
+  update over DQN's (dqn_atari_dopamine: the same Nature CNN, replay and batch of 32) at the
+  same seeds.
+- td3: TD3 (td3_mujoco_paper) on HalfCheetah-v4: updates/s over a full replay, and the
+  runner's loop with one update per agent step (acting, replay writes, update), timed over
+  a few hundred loop steps and extrapolated to seconds per 100k agent steps, with each seed
+  count's time over 1 seed's.
 - devices: the updates at `device_seeds` seeds on 1 device and sharded over 4 fake CPU
   devices (a subprocess started with --xla_force_host_platform_device_count=4; the fake
   devices share this machine's cores).
@@ -72,6 +81,8 @@ SECTIONS = (
     "train",
     "updates",
     "representations",
+    "iterated",
+    "td3",
     "devices",
     "checkpoint",
     "replay",
@@ -81,6 +92,9 @@ MLP_PRESET = "dqn_cartpole"
 BENCH_PRESETS = (ATARI_PRESET, MLP_PRESET)
 SEED_AXES = ("vmap", "map")
 REPRESENTATIONS = ("scalar", "c51", "hl_gauss", "two_hot")  # scalar first: the reference
+ITERATED_PRESET = "idqn_atari"
+TD3_PRESET, TD3_ENV = "td3_mujoco_paper", "HalfCheetah-v4"
+TD3_EXTRAPOLATED_STEPS = 100_000  # agent steps per seed of the td3 section's training time
 ATARI_ATOMS, ATARI_V_MIN, ATARI_V_MAX = 51, -10.0, 10.0
 FAKE_DEVICES = 4
 ATARI_FRAME_BYTES = 84 * 84  # one stored uint8 frame: 7056 B
@@ -104,6 +118,16 @@ class Settings:
     """Seed counts of the updates section."""
     representation_seeds: tuple[int, ...] = (1, 8)
     """Seed counts of the representations section."""
+    iterated_seeds: tuple[int, ...] = (1,)
+    """Seed counts of the iterated section; 1 only by default, as 8 seeds of K = 3 separate
+    Nature CNNs took 80 s per call of 2 updates on 2 CPU cores (K = 5 is slower still)."""
+    iterated_networks: tuple[int, ...] = (1, 3, 5)
+    """i-DQN's K (networks or heads) in the iterated section."""
+    td3_seeds: tuple[int, ...] = (1, 8)
+    """Seed counts of the td3 section; the first (1) is the reference of its time ratios."""
+    td3_loop_steps: int = 300
+    """Loop steps of one timed repetition of the td3 section's training loop (no time limit:
+    its time per 100k agent steps is extrapolated from `reps` of them)."""
     device_seeds: int = 8
     """Seeds of the devices section (a multiple of 4)."""
     capacity: int = 10_000
@@ -131,6 +155,8 @@ QUICK = Settings(
     seeds=(2,),
     update_seeds=(2,),
     representation_seeds=(1,),
+    td3_seeds=(1,),
+    td3_loop_steps=100,
     device_seeds=4,
     capacity=2_000,
     checkpoint_seeds=2,
@@ -153,9 +179,12 @@ def machine_labels() -> dict[str, Any]:
     }
 
 
-def bench_config(preset: str, seeds: int, settings: Settings, seed_axis: str = "auto") -> Config:
-    """A preset with `seeds` seeds x 1 env, the bench's small replay and learning start."""
-    base = get_preset(preset)
+def bench_config(
+    preset: str, seeds: int, settings: Settings, seed_axis: str = "auto", env: str | None = None
+) -> Config:
+    """A preset (for `env` if given) with `seeds` seeds x 1 env, the bench's small replay and
+    learning start."""
+    base = get_preset(preset, env)
     return dataclasses.replace(
         base,
         seeds=seeds,
@@ -376,7 +405,8 @@ def bench_collect(settings: Settings, raw_rates: dict[tuple[str, int], float]) -
 
 def random_fill(trainer: Trainer, rows: int) -> Callable[[ReplayState, jax.Array], ReplayState]:
     """Jitted (replay states (S, ...), keys (S,)) -> replay states with `rows` more rows of
-    random frames, actions and rewards, episodes ending with probability 1/500 a step."""
+    random frames, actions (continuous ones uniform within their bounds) and rewards,
+    episodes ending with probability 1/500 a step."""
     replay, spec = trainer.replay, trainer.spec
     e = replay.num_envs
     frame_shape = (e, *replay.frame_shape)
@@ -388,7 +418,12 @@ def random_fill(trainer: Trainer, rows: int) -> Callable[[ReplayState, jax.Array
             frame = jax.random.bits(frame_key, frame_shape, replay.frame_dtype)
         else:
             frame = jax.random.normal(frame_key, frame_shape, replay.frame_dtype)
-        action = jax.random.randint(action_key, (e,), 0, spec.num_actions, jnp.int32)
+        if spec.num_actions is None:
+            action_shape = (e, *spec.action_shape)
+            low, high = spec.action_low, spec.action_high
+            action = jax.random.uniform(action_key, action_shape, minval=low, maxval=high)
+        else:
+            action = jax.random.randint(action_key, (e,), 0, spec.num_actions, jnp.int32)
         reward = jax.random.randint(reward_key, (e,), -1, 2).astype(jnp.float32)
         reward = jnp.where(first, 0.0, reward)
         terminated = ~first & (jax.random.uniform(end_key, (e,)) < TERMINAL_PROBABILITY)
@@ -404,38 +439,41 @@ def random_fill(trainer: Trainer, rows: int) -> Callable[[ReplayState, jax.Array
     return jax.jit(jax.vmap(fill), donate_argnums=0)
 
 
+def train_figures(config: Config, settings: Settings) -> Row:
+    """Loop steps/s (all seeds) and updates/s of the runner's loop for `config` with updates
+    every `update_period` agent steps, on a replay holding `learning_starts` random
+    transitions, and its train call's time and compile time."""
+    trainer = Trainer.create(config)
+    _, per_call = trainer.updates_per_loop_step()
+    env = bench_env(config)
+    try:
+        loop = Loop.start(trainer, env, per_call)
+        fill = random_fill(trainer, config.learning_starts // config.envs_per_seed)
+        loop.state = loop.state._replace(replay=fill(loop.state.replay, loop.state.key))
+        loop.agent_step = config.learning_starts
+        compile_s, call_s = loop.compile_time(loop.train_fn, settings)
+        steps_per_s, calls_per_s = loop.rates(settings)
+    finally:
+        env.close()
+    return {
+        "env": config.env,
+        "seeds": config.seeds,
+        "seed_axis": trainer.mode,
+        "update_period": config.update_period,
+        "steps_per_s": _median(steps_per_s),
+        "updates_per_s": _median(calls_per_s) * per_call * config.seeds,
+        "train_call_ms": call_s * 1e3,
+        "compile_s": compile_s,
+    }
+
+
 def bench_train(settings: Settings) -> list[Row]:
     """Section train: loop steps/s and updates/s with updates every `update_period` agent
     steps, on a replay holding `learning_starts` transitions."""
-    rows = []
-    for preset, seeds in itertools.product(BENCH_PRESETS, settings.seeds):
-        config = bench_config(preset, seeds, settings)
-        trainer = Trainer.create(config)
-        _, per_call = trainer.updates_per_loop_step()
-        env = bench_env(config)
-        try:
-            loop = Loop.start(trainer, env, per_call)
-            fill = random_fill(trainer, config.learning_starts // config.envs_per_seed)
-            loop.state = loop.state._replace(replay=fill(loop.state.replay, loop.state.key))
-            loop.agent_step = config.learning_starts
-            compile_s, call_s = loop.compile_time(loop.train_fn, settings)
-            steps_per_s, calls_per_s = loop.rates(settings)
-        finally:
-            env.close()
-        rows.append(
-            {
-                "section": "train",
-                "env": config.env,
-                "seeds": seeds,
-                "seed_axis": trainer.mode,
-                "update_period": config.update_period,
-                "steps_per_s": _median(steps_per_s),
-                "updates_per_s": _median(calls_per_s) * per_call * seeds,
-                "train_call_ms": call_s * 1e3,
-                "compile_s": compile_s,
-            }
-        )
-    return rows
+    return [
+        {"section": "train"} | train_figures(bench_config(preset, seeds, settings), settings)
+        for preset, seeds in itertools.product(BENCH_PRESETS, settings.seeds)
+    ]
 
 
 # Updates over a full replay --------------------------------------------------------------
@@ -539,6 +577,71 @@ def bench_representations(settings: Settings) -> list[Row]:
                 row |= {"target": REPRESENTATION_TARGET, "target_met": met}
             rows.append(row)
         del replay
+    return rows
+
+
+def bench_iterated(settings: Settings) -> list[Row]:
+    """Section iterated: updates/s of i-DQN with K networks or K heads on a shared torso, and
+    its time per update over DQN's (the first row) on the same replay at the same seeds."""
+    rows = []
+    for seeds in settings.iterated_seeds:
+        dqn = bench_config(ATARI_PRESET, seeds, settings)
+        base = bench_config(ITERATED_PRESET, seeds, settings)
+        variants = [
+            dataclasses.replace(base, num_networks=k, shared_torso=shared)
+            for shared, k in itertools.product((False, True), settings.iterated_networks)
+        ]
+        replay = filled_state(Trainer.create(dqn)).replay
+        dqn_rate = math.nan
+        for config in (dqn, *variants):
+            trainer = Trainer.create(config)
+            state = trainer.init_state()._replace(replay=replay)
+            figures = update_figures(trainer, state, settings.cnn_updates, settings)
+            row = {"section": "iterated", "agent": config.agent}
+            if config.agent == "iterated":
+                row |= {"num_networks": config.num_networks, "shared_torso": config.shared_torso}
+            else:
+                dqn_rate = figures["updates_per_s"]
+            rows.append(row | figures | {"time_ratio": dqn_rate / figures["updates_per_s"]})
+        del replay
+    return rows
+
+
+# TD3 on MuJoCo -------------------------------------------------------------------------------
+
+
+def bench_td3(settings: Settings) -> list[Row]:
+    """Section td3: TD3's updates/s over a full replay, and seconds per 100k agent steps per
+    seed of the runner's loop with one update per step, extrapolated from `reps` x
+    `td3_loop_steps` timed loop steps; its time ratio is over the first seed count's."""
+    loop_settings = dataclasses.replace(
+        settings, steps=settings.td3_loop_steps, rep_seconds=math.inf
+    )
+    rows = []
+    for seeds in settings.td3_seeds:
+        config = bench_config(TD3_PRESET, seeds, settings, env=TD3_ENV)
+        trainer = Trainer.create(config)
+        num_updates = updates_per_call(config, settings)
+        updates = update_figures(trainer, filled_state(trainer), num_updates, settings)
+        train = train_figures(config, loop_settings)
+        seconds = TD3_EXTRAPOLATED_STEPS * seeds / train["steps_per_s"]
+        rows.append(
+            {
+                "section": "td3",
+                "env": config.env,
+                "seeds": seeds,
+                "batch_size": config.batch_size,
+                "updates_per_call": num_updates,
+                "updates_per_s": updates["updates_per_s"],
+                "update_compile_s": updates["compile_s"],
+                "steps_per_s": train["steps_per_s"],
+                "train_call_ms": train["train_call_ms"],
+                "train_compile_s": train["compile_s"],
+                "s_per_100k_steps": seconds,
+                "extrapolated_from": f"{settings.reps} x {settings.td3_loop_steps} loop steps",
+                "time_ratio": seconds / rows[0]["s_per_100k_steps"] if rows else 1.0,
+            }
+        )
     return rows
 
 
@@ -695,6 +798,8 @@ SECTION_FUNCTIONS: dict[str, Callable[[Settings], list[Row]]] = {
     "train": bench_train,
     "updates": bench_updates,
     "representations": bench_representations,
+    "iterated": bench_iterated,
+    "td3": bench_td3,
     "devices": bench_devices,
     "checkpoint": bench_checkpoint,
     "replay": bench_replay,
@@ -720,8 +825,8 @@ def parse_args(argv: Sequence[str]) -> tuple[argparse.Namespace, Settings]:
     """(arguments, settings): the full or --quick settings with any overrides."""
     parser = argparse.ArgumentParser(
         prog="python -m experiments.bench",
-        description="Throughput of envpool, collection, training, updates and checkpoints "
-        "on this machine.",
+        description="Throughput of envpool, collection, training, updates (DQN, its value "
+        "representations, i-DQN, TD3) and checkpoints on this machine.",
     )
     parser.add_argument("--quick", action="store_true", help="a run of a few minutes")
     parser.add_argument(
@@ -733,13 +838,24 @@ def parse_args(argv: Sequence[str]) -> tuple[argparse.Namespace, Settings]:
     parser.add_argument("--output", type=Path, default=Path("bench.json"), help="JSON results")
     parser.add_argument("--seeds", type=_int_tuple, help="pool sizes (seeds x 1 env), e.g. 1,8")
     parser.add_argument("--update-seeds", type=_int_tuple, help="updates section, e.g. 1,4,8")
+    parser.add_argument("--iterated-seeds", type=_int_tuple, help="iterated section, e.g. 1,8")
+    parser.add_argument("--iterated-networks", type=_int_tuple, help="i-DQN's K, e.g. 1,3,5")
     parser.add_argument("--capacity", type=int, help="replay transitions per seed")
     parser.add_argument("--reps", type=int, help="timed repetitions per figure")
     parser.add_argument("--cnn-updates", type=int, help="Nature CNN updates per jitted call")
     parser.add_argument("--mlp-updates", type=int, help="MLP updates per jitted call")
     args = parser.parse_args(list(argv))
     settings = QUICK if args.quick else Settings()
-    names = ("seeds", "update_seeds", "capacity", "reps", "cnn_updates", "mlp_updates")
+    names = (
+        "seeds",
+        "update_seeds",
+        "iterated_seeds",
+        "iterated_networks",
+        "capacity",
+        "reps",
+        "cnn_updates",
+        "mlp_updates",
+    )
     overrides = {name: getattr(args, name) for name in names if getattr(args, name) is not None}
     return args, dataclasses.replace(settings, **overrides)
 

@@ -1,5 +1,6 @@
-"""The benchmark script: one quick run of its sections that need no environment, and the
-JSON it writes (keys, labels and finite positive figures, not values)."""
+"""The benchmark script: one quick run of its sections that need no Atari pool (the td3
+section steps a HalfCheetah pool), and the JSON it writes (keys, labels and finite positive
+figures, not values)."""
 
 import contextlib
 import io
@@ -15,17 +16,19 @@ from experiments.presets import get_preset
 from experiments.replay import Replay
 
 LABELS = {"backend", "device_kind", "cpu_count", "jax_version"}
-SECTIONS = ["updates", "representations", "devices", "checkpoint", "replay"]
+SECTIONS = ["updates", "representations", "iterated", "td3", "devices", "checkpoint", "replay"]
 UPDATE_KEYS = {"network", "batch_size", "seeds", "updates_per_call", "updates_per_s"}
 UPDATE_KEYS |= {"updates_per_s_per_seed", "compile_s"}
 
 
 @pytest.fixture(scope="module")
 def quick(tmp_path_factory) -> tuple[dict, str]:
-    """(report, printed text) of a quick run with 1 seed, a small replay, 1 repetition and 1
-    update per call (a loop of several updates compiles for longer)."""
+    """(report, printed text) of a quick run with 1 seed, a small replay, 1 repetition, 1
+    update per call (a loop of several updates compiles for longer) and i-DQN with K = 2 only
+    (K separate Nature CNNs update slowly on CPU)."""
     output = tmp_path_factory.mktemp("bench") / "b.json"
     argv = ["--quick", "--sections", ",".join(SECTIONS), "--update-seeds", "1"]
+    argv += ["--iterated-networks", "2"]
     argv += ["--capacity", "500", "--reps", "1", "--cnn-updates", "1", "--mlp-updates", "1"]
     argv += ["--output", str(output)]
     printed = io.StringIO()
@@ -102,6 +105,39 @@ def test_representations_are_timed_against_scalar(quick):
 
 
 @pytest.mark.slow
+def test_iterated_is_timed_against_dqn(quick):
+    report, _ = quick
+    settings = report["settings"]
+    rows = _section(report, "iterated")
+    assert settings["iterated_networks"] == [2]
+    layouts = [(r["agent"], r.get("num_networks"), r.get("shared_torso")) for r in rows]
+    assert layouts == [("dqn", None, None), ("iterated", 2, False), ("iterated", 2, True)]
+    for r in rows:
+        assert UPDATE_KEYS | {"time_ratio"} <= set(r)
+        assert (r["network"], r["batch_size"], r["seeds"]) == ("nature_cnn", 32, 1)
+        assert r["updates_per_call"] == settings["cnn_updates"]
+        assert r["time_ratio"] == pytest.approx(rows[0]["updates_per_s"] / r["updates_per_s"])
+
+
+@pytest.mark.slow
+def test_td3_times_updates_and_the_training_loop(quick):
+    report, _ = quick
+    settings = report["settings"]
+    rows = _section(report, "td3")
+    assert [r["seeds"] for r in rows] == settings["td3_seeds"] == [1]
+    keys = {"updates_per_s", "update_compile_s", "steps_per_s", "train_call_ms"}
+    keys |= {"train_compile_s", "s_per_100k_steps", "extrapolated_from", "time_ratio"}
+    for r in rows:
+        assert keys <= set(r)
+        assert (r["env"], r["batch_size"]) == ("HalfCheetah-v4", 100)
+        assert r["updates_per_call"] == settings["mlp_updates"]
+        assert r["s_per_100k_steps"] == pytest.approx(100_000 * r["seeds"] / r["steps_per_s"])
+        steps = f"{settings['reps']} x {settings['td3_loop_steps']} loop steps"
+        assert r["extrapolated_from"] == steps
+        assert r["time_ratio"] == pytest.approx(r["s_per_100k_steps"] / rows[0]["s_per_100k_steps"])
+
+
+@pytest.mark.slow
 def test_devices_compare_one_and_four_fake_devices(quick):
     report, _ = quick
     rows = _section(report, "devices")
@@ -157,6 +193,8 @@ def test_sections_and_seed_lists_are_checked():
     args, settings = bench.parse_args(["--sections", "replay,env,devices", "--seeds", "1,3"])
     assert args.sections == ("env", "devices", "replay")  # always in the bench's own order
     assert settings.seeds == (1, 3)
+    _, settings = bench.parse_args(["--iterated-seeds", "1,8", "--iterated-networks", "1,5"])
+    assert (settings.iterated_seeds, settings.iterated_networks) == ((1, 8), (1, 5))
     with pytest.raises(SystemExit):
         bench.parse_args(["--sections", "envs"])
     with pytest.raises(SystemExit):
