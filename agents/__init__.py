@@ -1,11 +1,11 @@
 """Pure-functional agents, value representations, losses and shared types."""
 
 from agents import representations
-from agents.dqn import Agent, DQNState, epsilon_greedy, make_dqn, make_optimizer
+from agents.dqn import DQNState, epsilon_greedy, make_dqn, make_optimizer
 from agents.iterated import IteratedState, make_iterated_dqn
 from agents.representations import ValueRepresentation
 from agents.td3 import TD3State, lower_critic_outputs, make_td3, target_action
-from agents.types import Transition
+from agents.types import Agent, Transition
 
 __all__ = [
     "Agent",

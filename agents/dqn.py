@@ -1,7 +1,6 @@
 """DQN and Double DQN (Mnih et al. 2015; van Hasselt et al. 2016) as pure functions."""
 
-from collections.abc import Callable
-from typing import Any, Literal, NamedTuple
+from typing import Literal, NamedTuple
 
 import flax.linen as nn
 import jax
@@ -10,9 +9,7 @@ import numpy as np
 import optax
 
 from agents.representations import ValueRepresentation, scalar
-from agents.types import Transition
-
-Params = Any  # the Flax variables dict of a network
+from agents.types import Agent, Params, Transition
 
 
 class DQNState(NamedTuple):
@@ -22,27 +19,6 @@ class DQNState(NamedTuple):
     target_params: Params
     opt_state: optax.OptState
     update_count: jax.Array  # () int32, number of updates done
-
-
-class Agent(NamedTuple):
-    """An agent: a bundle of pure, jit- and vmap-able functions.
-
-    init(key, sample_obs (*obs_shape,)) -> state
-    act(state, obs (E, *obs_shape), key, step ()) -> actions (E, ...): the training
-      behaviour at agent step `step` (its exploration schedule lives in the agent)
-    eval_act(state, obs (E, *obs_shape), key) -> actions (E, ...): the evaluation behaviour
-    update(state, transitions (batch B), key) -> (state, metrics of () arrays)
-    q_values(params, obs (..., *obs_shape)) -> (..., A) float32 (Q agents)
-    return_distribution(params, obs (..., *obs_shape)) -> (support (m,), probabilities
-      (..., A, m)) for categorical critics; raises for a scalar one
-    """
-
-    init: Callable[[jax.Array, jax.Array], Any]
-    act: Callable[[Any, jax.Array, jax.Array, jax.Array], jax.Array]
-    eval_act: Callable[[Any, jax.Array, jax.Array], jax.Array]
-    update: Callable[[Any, Transition, jax.Array], tuple[Any, dict[str, jax.Array]]]
-    q_values: Callable[[Params, jax.Array], jax.Array] | None = None
-    return_distribution: Callable[[Params, jax.Array], tuple[Any, jax.Array]] | None = None
 
 
 class ScaleByAdamState(NamedTuple):

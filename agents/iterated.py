@@ -16,9 +16,9 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from agents.dqn import Agent, Params, bootstrap_losses, epsilon_greedy
+from agents.dqn import bootstrap_losses, epsilon_greedy
 from agents.representations import ValueRepresentation, scalar
-from agents.types import Transition
+from agents.types import Agent, Params, Transition
 from networks.ensemble import QEnsemble, map_networks
 
 

@@ -19,11 +19,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from agents.dqn import Agent
 from agents.representations import ValueRepresentation, scalar
-from agents.types import Transition
-
-Params = Any  # the Flax variables dict of a network
+from agents.types import Agent, Params, Transition
 
 
 class TD3State(NamedTuple):

@@ -1,8 +1,11 @@
 """Types shared by agents and the runner that feeds them."""
 
-from typing import NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax
+
+Params = Any  # the Flax variables dict of a network
 
 
 class Transition(NamedTuple):
@@ -18,3 +21,24 @@ class Transition(NamedTuple):
     reward_t: jax.Array  # (B,) float32
     discount_t: jax.Array  # (B,) float32
     obs_t: jax.Array  # (B, *obs_shape)
+
+
+class Agent(NamedTuple):
+    """An agent: a bundle of pure, jit- and vmap-able functions.
+
+    init(key, sample_obs (*obs_shape,)) -> state
+    act(state, obs (E, *obs_shape), key, step ()) -> actions (E, ...): the training
+      behaviour at agent step `step` (its exploration schedule lives in the agent)
+    eval_act(state, obs (E, *obs_shape), key) -> actions (E, ...): the evaluation behaviour
+    update(state, transitions (batch B), key) -> (state, metrics of () arrays)
+    q_values(params, obs (..., *obs_shape)) -> (..., A) float32 (Q agents)
+    return_distribution(params, obs (..., *obs_shape)) -> (support (m,), probabilities
+      (..., A, m)) for categorical critics; raises for a scalar one
+    """
+
+    init: Callable[[jax.Array, jax.Array], Any]
+    act: Callable[[Any, jax.Array, jax.Array, jax.Array], jax.Array]
+    eval_act: Callable[[Any, jax.Array, jax.Array], jax.Array]
+    update: Callable[[Any, Transition, jax.Array], tuple[Any, dict[str, jax.Array]]]
+    q_values: Callable[[Params, jax.Array], jax.Array] | None = None
+    return_distribution: Callable[[Params, jax.Array], tuple[Any, jax.Array]] | None = None
