@@ -187,6 +187,10 @@ def make_dqn(
         (mean_loss, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(
             state.params, state.target_params, batch
         )
+        # Gradients are materialised before the optimiser: XLA:CPU otherwise fuses some of
+        # them into the moment updates for one parameter shape and not another, so stacked
+        # or vmapped copies of the same computation would round differently.
+        grads = jax.lax.optimization_barrier(grads)
         updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
         update_count = state.update_count + 1

@@ -20,6 +20,7 @@ from agents.dqn import bootstrap_losses, epsilon_greedy
 from agents.representations import ValueRepresentation, scalar
 from agents.types import Agent, Params, Transition
 from networks.ensemble import QEnsemble, map_networks
+from networks.heads import QNetwork
 
 
 class IteratedState(NamedTuple):
@@ -40,6 +41,23 @@ def select_networks(params: Params, indices: slice) -> Params:
 def roll_networks(tree: Params) -> Params:
     """Q_k <- Q_{k+1} along the stacked axis; the last network keeps its weights."""
     return map_networks(lambda leaf: jnp.concatenate([leaf[1:], leaf[-1:]]), tree)
+
+
+def apply_ensemble(ensemble: QEnsemble, params: Params, obs: jax.Array) -> jax.Array:
+    """The ensemble's outputs (K, ..., A, m). Independent networks are applied one after
+    another from their slices of the stacked parameters: XLA:CPU runs convolutions vmapped
+    over stacked weights several times slower (experiments.bench), and one network then
+    computes exactly as a plain QNetwork (K = 1 is DQN bit for bit)."""
+    if ensemble.shared_torso:
+        return ensemble.apply(params, obs)
+    single = QNetwork(ensemble.torso, ensemble.num_actions, ensemble.num_outputs)
+    networks = params["params"]["networks"]
+    return jnp.stack(
+        [
+            single.apply({"params": jax.tree.map(lambda leaf, k=k: leaf[k], networks)}, obs)
+            for k in range(ensemble.num_networks)
+        ]
+    )
 
 
 def _crossed(update_count: jax.Array, steps_per_update: int, period: int) -> jax.Array:
@@ -96,7 +114,7 @@ def make_iterated_dqn(
     links = network.clone(num_networks=num_networks - 1) if num_networks > 1 else None
 
     def all_q_values(params: Params, obs: jax.Array) -> jax.Array:
-        return representation.q_values(network.apply(params, obs))  # (K, ..., A)
+        return representation.q_values(apply_ensemble(network, params, obs))  # (K, ..., A)
 
     def q_values(params: Params, obs: jax.Array) -> jax.Array:
         return all_q_values(params, obs)[-1]
@@ -107,7 +125,9 @@ def make_iterated_dqn(
                 f"A {representation.name} critic predicts no return distribution; use a "
                 "categorical one (c51, hl_gauss, two_hot)."
             )
-        return representation.support, representation.probabilities(network.apply(params, obs)[-1])
+        return representation.support, representation.probabilities(
+            apply_ensemble(network, params, obs)[-1]
+        )
 
     def init(key: jax.Array, sample_obs: jax.Array) -> IteratedState:
         params = network.init(key, sample_obs)
@@ -133,27 +153,28 @@ def make_iterated_dqn(
 
     def bootstrap_outputs(state: IteratedState, obs_t: jax.Array) -> jax.Array:
         """Outputs of Qbar_0..Qbar_{K-1} at obs_t, (K, B, A, m)."""
-        anchor = single.apply(state.anchor_params, obs_t)
+        anchor = apply_ensemble(single, state.anchor_params, obs_t)
         if links is None:
             return anchor
         copies = select_networks(state.target_params, slice(0, num_networks - 1))
-        return jnp.concatenate([anchor, links.apply(copies, obs_t)])
+        return jnp.concatenate([anchor, apply_ensemble(links, copies, obs_t)])
 
     def loss_fn(
         params: Params, out_t: jax.Array, batch: Transition
     ) -> tuple[jax.Array, dict[str, jax.Array]]:
-        out_tm1 = network.apply(params, batch.obs_tm1)
-
-        def link(out_tm1_k, out_t_k):
-            return bootstrap_losses(representation, out_tm1_k, out_t_k, batch)
-
-        transition_losses, q_taken, target = jax.vmap(link)(out_tm1, out_t)  # (K, B) each
-        link_losses = jnp.mean(transition_losses, axis=1)
+        out_tm1 = apply_ensemble(network, params, batch.obs_tm1)
+        # One link after another, each computed exactly as DQN's loss.
+        per_link = [
+            bootstrap_losses(representation, out_tm1[k], out_t[k], batch)
+            for k in range(num_networks)
+        ]
+        link_losses = jnp.stack([jnp.mean(losses) for losses, _, _ in per_link])
+        head_q_mean = jnp.stack([jnp.mean(q_taken) for _, q_taken, _ in per_link])
         metrics = {
-            "q_mean": jnp.mean(q_taken),
-            "target_mean": jnp.mean(target),
+            "q_mean": jnp.mean(head_q_mean),
+            "target_mean": jnp.mean(jnp.stack([jnp.mean(target) for _, _, target in per_link])),
             "link_loss": link_losses,
-            "head_q_mean": jnp.mean(q_taken, axis=1),
+            "head_q_mean": head_q_mean,
         }
         return jnp.sum(link_losses), metrics
 
@@ -165,6 +186,7 @@ def make_iterated_dqn(
         (loss, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(
             state.params, out_t, batch
         )
+        grads = jax.lax.optimization_barrier(grads)  # as DQN's update (see there)
         updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
         update_count = state.update_count + 1

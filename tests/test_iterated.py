@@ -14,7 +14,6 @@ from tests.test_dqn import (
     BATCH,
     NUM_ACTIONS,
     OBS_DIM,
-    _assert_trees_close,
     _assert_trees_equal,
     _batch,
     _take,
@@ -129,8 +128,7 @@ def test_each_link_bootstraps_from_the_previous_network():
 @pytest.mark.parametrize("name", ["scalar", "c51"])
 def test_one_network_is_dqn(name):
     """K = 1 with rolling period T equals DQN with its target copied every T steps, from the
-    same parameters. Up to float rounding: XLA:CPU multiplies the stacked (1, ...) weights
-    with another kernel than the plain ones (last-bit differences)."""
+    same parameters, bit for bit."""
     if name == "scalar":
         representation = representations.scalar()
     else:
@@ -153,10 +151,10 @@ def test_one_network_is_dqn(name):
     for step in range(7):
         state, _ = jax.jit(iterated.update)(state, _batch(step))
         dqn_state, _ = jax.jit(dqn.update)(dqn_state, _batch(step))
-        _assert_trees_close(
+        _assert_trees_equal(
             {"params": _take(state.params["params"]["networks"], 0)}, dqn_state.params
         )
-        _assert_trees_close(
+        _assert_trees_equal(
             {"params": _take(state.anchor_params["params"]["networks"], 0)}, dqn_state.target_params
         )
 

@@ -91,17 +91,13 @@ VARIANTS = {
 
 
 @pytest.mark.parametrize("variant", list(VARIANTS))
-def test_seed_axis_equals_single_seed_runs(tmp_path, variant):
-    """3 seeds in one program == each seed run alone (same keys and environments), for
-    DQN, a categorical critic and the i-QN chain. DQN's seeds are vmapped; the others use
-    the sequential map, because XLA:CPU sums some gradients of their larger heads (e.g. the
-    head bias over the batch) in another order once seeds are vmapped (1e-8 differences;
-    the agent-level tests show vmap exact for them on other shapes). TD3 is covered at the
+def test_vmapped_seeds_equal_single_seed_runs(tmp_path, variant):
+    """3 seeds vmapped in one program == each seed run alone (same keys and environments),
+    bit for bit, for DQN, a categorical critic and the i-QN chain. TD3 is covered at the
     agent level (tests/test_td3.py): on MuJoCo, XLA:CPU compiles a one-seed program
     differently enough (last-bit differences in the actor) for trajectories to diverge."""
-    seed_axis = "vmap" if variant == "dqn" else "map"
     config = dataclasses.replace(
-        TINY_CARTPOLE, seeds=3, eval_episodes=0, seed_axis=seed_axis, **VARIANTS[variant]
+        TINY_CARTPOLE, seeds=3, eval_episodes=0, seed_axis="vmap", **VARIANTS[variant]
     )
     together = train(config, run_dir=tmp_path / "together").state
     for index in range(3):
