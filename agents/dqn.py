@@ -8,6 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from agents import representations
 from agents.representations import ValueRepresentation, scalar
 from agents.types import Agent, Params, Transition
 
@@ -147,12 +148,7 @@ def make_dqn(
         return representation.q_values(network.apply(params, obs))
 
     def return_distribution(params: Params, obs: jax.Array) -> tuple[np.ndarray, jax.Array]:
-        if representation.probabilities is None:
-            raise ValueError(
-                f"A {representation.name} critic predicts no return distribution; use a "
-                "categorical one (c51, hl_gauss, two_hot)."
-            )
-        return representation.support, representation.probabilities(network.apply(params, obs))
+        return representations.return_distribution(representation, network.apply(params, obs))
 
     def init(key: jax.Array, sample_obs: jax.Array) -> DQNState:
         params = network.init(key, sample_obs)
@@ -196,9 +192,7 @@ def make_dqn(
         update_count = state.update_count + 1
         sync = update_count % target_update_period == 0
         moved_target = optax.incremental_update(params, state.target_params, target_update_tau)
-        target_params = jax.tree.map(
-            lambda moved, old: jnp.where(sync, moved, old), moved_target, state.target_params
-        )
+        target_params = optax.tree_utils.tree_where(sync, moved_target, state.target_params)
         new_state = DQNState(params, target_params, opt_state, update_count)
         return new_state, {"loss": mean_loss, **metrics}
 

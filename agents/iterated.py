@@ -16,6 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from agents import representations
 from agents.dqn import bootstrap_losses, epsilon_greedy
 from agents.representations import ValueRepresentation, scalar
 from agents.types import Agent, Params, Transition
@@ -120,14 +121,8 @@ def make_iterated_dqn(
         return all_q_values(params, obs)[-1]
 
     def return_distribution(params: Params, obs: jax.Array) -> tuple[np.ndarray, jax.Array]:
-        if representation.probabilities is None:
-            raise ValueError(
-                f"A {representation.name} critic predicts no return distribution; use a "
-                "categorical one (c51, hl_gauss, two_hot)."
-            )
-        return representation.support, representation.probabilities(
-            apply_ensemble(network, params, obs)[-1]
-        )
+        outputs = apply_ensemble(network, params, obs)[-1]
+        return representations.return_distribution(representation, outputs)
 
     def init(key: jax.Array, sample_obs: jax.Array) -> IteratedState:
         params = network.init(key, sample_obs)
@@ -204,9 +199,9 @@ def make_iterated_dqn(
             params=roll_networks(state.params),
             opt_state=_roll_moments(state.opt_state, state.params),
         )
-        state = _where(rolls, rolled, state)
+        state = optax.tree_utils.tree_where(rolls, rolled, state)
         synced = state._replace(target_params=state.params)
-        return _where(syncs, synced, state)
+        return optax.tree_utils.tree_where(syncs, synced, state)
 
     return Agent(init, act, eval_act, update, q_values, return_distribution)
 
@@ -220,7 +215,3 @@ def _roll_moments(opt_state: Any, params: Params) -> Any:
         opt_state,
         is_leaf=lambda node: jax.tree.structure(node) == structure,
     )
-
-
-def _where(condition: jax.Array, if_true: Any, if_false: Any) -> Any:
-    return jax.tree.map(lambda a, b: jnp.where(condition, a, b), if_true, if_false)

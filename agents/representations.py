@@ -42,6 +42,19 @@ class ValueRepresentation(NamedTuple):
     probabilities: Callable[[jax.Array], jax.Array] | None = None
 
 
+def return_distribution(
+    representation: ValueRepresentation, outputs: jax.Array
+) -> tuple[np.ndarray, jax.Array]:
+    """(support (m,), probabilities (..., m)) that a categorical critic's outputs (..., m)
+    predict; a scalar critic has none and raises."""
+    if representation.probabilities is None:
+        raise ValueError(
+            f"A {representation.name} critic predicts no return distribution; use a "
+            "categorical one (c51, hl_gauss, two_hot)."
+        )
+    return representation.support, representation.probabilities(outputs)
+
+
 # Categorical targets ------------------------------------------------------------------
 
 
