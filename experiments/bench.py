@@ -17,11 +17,12 @@ Sections (each a small function returning a list of dict rows):
   by vmap or by a sequential lax.map, and the call of the runner's train step (one update
   at the presets' update periods, vmap).
 - representations: the same for each value representation (scalar, C51, HL-Gauss, two-hot;
-  51 atoms on [-10, 10]) with the Nature CNN, and each one's time per update over scalar's.
+  51 atoms on [-10, 10]) with the Nature CNN, and each one's time per update over scalar's:
+  the median of per-round ratios over `ratio_rounds` rounds that call each head once.
 - iterated: the same for i-DQN (the idqn_atari preset) with K = `iterated_networks`
   (1, 3, 5) as K separate networks and as K heads on a shared torso, and each one's time per
   update over DQN's (dqn_atari_dopamine: the same Nature CNN, replay and batch of 32) at the
-  same seeds.
+  same seeds, in interleaved rounds as for the representations.
 - td3: TD3 (td3_mujoco_paper) on HalfCheetah-v4: updates/s over a full replay, and the
   runner's loop with one update per agent step (acting, replay writes, update), timed over
   a few hundred loop steps and extrapolated to seconds per 100k agent steps, with each seed
@@ -149,6 +150,9 @@ class Settings:
     """Updates per jitted call for the Nature CNN (updates, representations, devices)."""
     mlp_updates: int = 200
     """Updates per jitted call for the MLP (updates, devices)."""
+    ratio_rounds: int = 15
+    """Interleaved rounds (a call of each variant) of the representations and iterated
+    sections, whose time ratios are medians of per-round ratios."""
 
 
 QUICK = Settings(
@@ -166,6 +170,7 @@ QUICK = Settings(
     rep_seconds=1.0,
     reps=2,
     mlp_updates=50,
+    ratio_rounds=3,
 )
 
 
@@ -502,30 +507,66 @@ def updates_per_call(config: Config, settings: Settings) -> int:
     return settings.cnn_updates if config.network == "nature_cnn" else settings.mlp_updates
 
 
-def update_figures(trainer: Trainer, state: SeedState, num_updates: int, settings: Settings) -> Row:
-    """Updates/s of the trainer's config from a copy of `state` (the state of its seeds,
-    placed on its devices; the copy is donated), `num_updates` per jitted call, and the
-    call's compile time."""
-    config = trainer.config
+def update_call(trainer: Trainer, state: SeedState, num_updates: int) -> Callable[[], SeedState]:
+    """A call that runs `num_updates` updates per seed of the trainer's config on a copy of
+    `state` (the state of its seeds, placed on its devices; the copy is donated) and returns
+    the new state."""
     run = updates_fn(trainer, num_updates)
     (state,) = jax.block_until_ready(trainer.to_device(jax.tree.map(jnp.copy, state)))
-    step = np.int32(config.learning_starts)
+    step = np.int32(trainer.config.learning_starts)
 
     def call() -> SeedState:
         nonlocal state
         state = run(state, step)
         return state
 
-    first, steady = first_and_steady(call, settings)
+    return call
+
+
+def update_row(config: Config, num_updates: int, seconds_per_call: float, compile_s: float) -> Row:
+    """The figures of `num_updates` updates per seed taking `seconds_per_call`."""
     return {
         "network": config.network,
         "batch_size": config.batch_size,
         "seeds": config.seeds,
         "updates_per_call": num_updates,
-        "updates_per_s": num_updates * config.seeds / steady,
-        "updates_per_s_per_seed": num_updates / steady,
-        "compile_s": first - steady,
+        "updates_per_s": num_updates * config.seeds / seconds_per_call,
+        "updates_per_s_per_seed": num_updates / seconds_per_call,
+        "compile_s": compile_s,
     }
+
+
+def update_figures(trainer: Trainer, state: SeedState, num_updates: int, settings: Settings) -> Row:
+    """Updates/s of the trainer's config from a copy of `state`, `num_updates` per jitted
+    call, and the call's compile time."""
+    call = update_call(trainer, state, num_updates)
+    first, steady = first_and_steady(call, settings)
+    return update_row(trainer.config, num_updates, steady, first - steady)
+
+
+def paired_update_figures(
+    variants: Sequence[tuple[Trainer, SeedState]], num_updates: int, settings: Settings
+) -> list[Row]:
+    """`update_figures` of each (trainer, state), timed in `ratio_rounds` interleaved rounds
+    (one call of each variant per round, after all have compiled and run once more), with
+    `time_ratio`: the median over rounds of a variant's time over the first variant's in the
+    same round. Pairing within rounds cancels the drift of a shared machine's load."""
+
+    def timed(call: Callable[[], SeedState]) -> float:
+        start = time.perf_counter()
+        jax.block_until_ready(call())
+        return time.perf_counter() - start
+
+    calls = [update_call(trainer, state, num_updates) for trainer, state in variants]
+    compile_s = [timed(call) - timed(call) for call in calls]
+    rounds = [[timed(call) for call in calls] for _ in range(settings.ratio_rounds)]
+    rows = []
+    for i, (trainer, _) in enumerate(variants):
+        times = [round_times[i] for round_times in rounds]
+        row = update_row(trainer.config, num_updates, _median(times), compile_s[i])
+        ratio = _median([round_times[i] / round_times[0] for round_times in rounds])
+        rows.append(row | {"time_ratio": ratio})
+    return rows
 
 
 def bench_updates(settings: Settings) -> list[Row]:
@@ -549,7 +590,8 @@ def bench_updates(settings: Settings) -> list[Row]:
 
 def bench_representations(settings: Settings) -> list[Row]:
     """Section representations: updates/s of each value representation with the Nature CNN
-    (vmap over seeds), and its time per update over the scalar head's at the same seeds."""
+    (vmap over seeds), and its time per update over the scalar head's at the same seeds,
+    timed in interleaved rounds."""
     rows = []
     for seeds in settings.representation_seeds:
         base = dataclasses.replace(
@@ -559,51 +601,51 @@ def bench_representations(settings: Settings) -> list[Row]:
             v_max=ATARI_V_MAX,
         )
         replay = filled_state(Trainer.create(base)).replay
-        scalar_rate = math.nan
-        for representation in REPRESENTATIONS:
+        variants = []
+        for representation in REPRESENTATIONS:  # scalar first: the reference of the ratios
             config = dataclasses.replace(base, value_representation=representation)
             with warnings.catch_warnings():
                 # Atari returns exceed [-10, 10]; clipping them into the support is the C51 setting.
                 warnings.filterwarnings("ignore", "The support", UserWarning)
                 trainer = Trainer.create(config)
-            state = trainer.init_state()._replace(replay=replay)
-            figures = update_figures(trainer, state, settings.cnn_updates, settings)
-            if representation == "scalar":
-                scalar_rate = figures["updates_per_s"]
-            row = {"section": "representations", "representation": representation} | figures
-            row["time_ratio"] = scalar_rate / figures["updates_per_s"]
+            variants.append((trainer, trainer.init_state()._replace(replay=replay)))
+        del replay
+        figures = paired_update_figures(variants, settings.cnn_updates, settings)
+        del variants
+        for representation, row in zip(REPRESENTATIONS, figures, strict=True):
+            row = {"section": "representations", "representation": representation} | row
             if representation != "scalar":
                 met = row["time_ratio"] <= REPRESENTATION_TARGET
                 row |= {"target": REPRESENTATION_TARGET, "target_met": met}
             rows.append(row)
-        del replay
     return rows
 
 
 def bench_iterated(settings: Settings) -> list[Row]:
     """Section iterated: updates/s of i-DQN with K networks or K heads on a shared torso, and
-    its time per update over DQN's (the first row) on the same replay at the same seeds."""
+    its time per update over DQN's (the first row) on the same replay at the same seeds,
+    timed in interleaved rounds."""
     rows = []
     for seeds in settings.iterated_seeds:
         dqn = bench_config(ATARI_PRESET, seeds, settings)
         base = bench_config(ITERATED_PRESET, seeds, settings)
-        variants = [
+        configs = [dqn] + [
             dataclasses.replace(base, num_networks=k, shared_torso=shared)
             for shared, k in itertools.product((False, True), settings.iterated_networks)
         ]
         replay = filled_state(Trainer.create(dqn)).replay
-        dqn_rate = math.nan
-        for config in (dqn, *variants):
+        variants = []
+        for config in configs:
             trainer = Trainer.create(config)
-            state = trainer.init_state()._replace(replay=replay)
-            figures = update_figures(trainer, state, settings.cnn_updates, settings)
-            row = {"section": "iterated", "agent": config.agent}
-            if config.agent == "iterated":
-                row |= {"num_networks": config.num_networks, "shared_torso": config.shared_torso}
-            else:
-                dqn_rate = figures["updates_per_s"]
-            rows.append(row | figures | {"time_ratio": dqn_rate / figures["updates_per_s"]})
+            variants.append((trainer, trainer.init_state()._replace(replay=replay)))
         del replay
+        figures = paired_update_figures(variants, settings.cnn_updates, settings)
+        del variants
+        for config, row in zip(configs, figures, strict=True):
+            head = {"section": "iterated", "agent": config.agent}
+            if config.agent == "iterated":
+                head |= {"num_networks": config.num_networks, "shared_torso": config.shared_torso}
+            rows.append(head | row)
     return rows
 
 
@@ -842,6 +884,7 @@ def parse_args(argv: Sequence[str]) -> tuple[argparse.Namespace, Settings]:
     parser.add_argument("--iterated-networks", type=_int_tuple, help="i-DQN's K, e.g. 1,3,5")
     parser.add_argument("--capacity", type=int, help="replay transitions per seed")
     parser.add_argument("--reps", type=int, help="timed repetitions per figure")
+    parser.add_argument("--ratio-rounds", type=int, help="rounds of the time-ratio sections")
     parser.add_argument("--cnn-updates", type=int, help="Nature CNN updates per jitted call")
     parser.add_argument("--mlp-updates", type=int, help="MLP updates per jitted call")
     args = parser.parse_args(list(argv))
@@ -853,6 +896,7 @@ def parse_args(argv: Sequence[str]) -> tuple[argparse.Namespace, Settings]:
         "iterated_networks",
         "capacity",
         "reps",
+        "ratio_rounds",
         "cnn_updates",
         "mlp_updates",
     )

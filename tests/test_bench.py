@@ -23,13 +23,25 @@ UPDATE_KEYS |= {"updates_per_s_per_seed", "compile_s"}
 
 @pytest.fixture(scope="module")
 def quick(tmp_path_factory) -> tuple[dict, str]:
-    """(report, printed text) of a quick run with 1 seed, a small replay, 1 repetition, 1
+    """(report, printed text) of a quick run with 1 seed, a small replay, 1 repetition and 1
+    interleaved round (so each time ratio is a ratio of the rows' rates), 1
     update per call (a loop of several updates compiles for longer) and i-DQN with K = 2 only
     (K separate Nature CNNs update slowly on CPU)."""
     output = tmp_path_factory.mktemp("bench") / "b.json"
     argv = ["--quick", "--sections", ",".join(SECTIONS), "--update-seeds", "1"]
     argv += ["--iterated-networks", "2"]
-    argv += ["--capacity", "500", "--reps", "1", "--cnn-updates", "1", "--mlp-updates", "1"]
+    argv += [
+        "--capacity",
+        "500",
+        "--reps",
+        "1",
+        "--ratio-rounds",
+        "1",
+        "--cnn-updates",
+        "1",
+        "--mlp-updates",
+        "1",
+    ]
     argv += ["--output", str(output)]
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
