@@ -7,14 +7,14 @@
 Sections (each a small function returning a list of dict rows):
 
 - env: envpool steps/s with uniform random actions, through `envs.make_env`.
-- collect: the runner's loop with its 0-update step function (policy, replay write and
+- collect: the runner's loop with its collect call only (policy, replay write and
   host<->device copies) on the same pools, for both seed axes, and its ratio to the raw pool.
 - train: the runner's loop with updates at the preset's update period (seed axis as the
   runner picks it), once the replay holds `learning_starts` transitions.
 - updates: updates/s over a full replay through the runner's own per-seed
-  `Trainer.run_updates` (replay sample + agent update in a lax.scan unrolled up to 8 times)
-  mapped over seeds by `over_seeds`: K updates per jitted call with the seed axis computed
-  by vmap or by a sequential lax.map, and the call of the runner's train step (one update
+  `Trainer.run_updates` (replay sample + agent update; up to 8 written out, a lax.scan above)
+  mapped over seeds (`Trainer.updates`): K updates per jitted call with the seed axis computed
+  by vmap or by a sequential lax.map, and the runner's own update call (one update
   at the presets' update periods, vmap).
 - representations: the same for each value representation (scalar, C51, HL-Gauss, two-hot;
   51 atoms on [-10, 10]) with the Nature CNN, and each one's time per update over scalar's:
@@ -72,7 +72,7 @@ from experiments.config import Config
 from experiments.logger import format_table
 from experiments.presets import get_preset
 from experiments.replay import ReplayState
-from experiments.runner import SeedState, Trainer, over_seeds, seed_axis_mode
+from experiments.runner import LoopCalls, SeedState, Trainer, seed_axis_mode
 
 Row = dict[str, Any]
 
@@ -296,55 +296,37 @@ def bench_envs(settings: Settings) -> list[Row]:
 
 @dataclasses.dataclass
 class Loop:
-    """The runner's per-step path on one pool (device puts, jitted step, actions back, env
-    step) in timed chunks; `agent_step` counts agent steps per seed."""
+    """The runner's per-step path on one pool (`Trainer.loop_step`: device puts, collect
+    call, update call where due; actions back, env step) in timed chunks; `agent_step`
+    counts agent steps per seed."""
 
     trainer: Trainer
     env: VecEnv
     state: SeedState
     result: StepResult
-    collect_fn: Callable
-    train_fn: Callable | None = None
+    calls: LoopCalls
     agent_step: int = 0
     update_calls: int = 0
 
     @classmethod
-    def start(cls, trainer: Trainer, env: VecEnv, updates_per_call: int = 0) -> "Loop":
-        state = trainer.init_state()
-        train_fn = trainer.step_fn(updates_per_call) if updates_per_call else None
-        return cls(trainer, env, state, env.reset(), trainer.step_fn(0), train_fn)
+    def start(cls, trainer: Trainer, env: VecEnv) -> "Loop":
+        return cls(trainer, env, trainer.init_state(), env.reset(), trainer.loop_calls())
 
-    def _call(self, fn: Callable) -> np.ndarray:
-        r = self.result
-        self.state, actions = fn(
-            self.state,
-            *self.trainer.to_device(r.obs, r.reward, r.terminated, r.truncated, r.first),
-            np.int32(self.agent_step),
+    def _device_work(self) -> np.ndarray:
+        self.update_calls += self.trainer.update_due(self.agent_step)
+        self.state, actions = self.trainer.loop_step(
+            self.calls, self.state, self.result, self.agent_step
         )
         return np.asarray(actions)
 
-    def _update_due(self) -> bool:
-        c = self.trainer.config
-        loop_every, _ = self.trainer.updates_per_loop_step()
-        loop_index = self.agent_step // c.envs_per_seed
-        return (
-            self.train_fn is not None
-            and self.agent_step + c.envs_per_seed >= c.learning_starts
-            and (loop_index + 1) % loop_every == 0
-        )
-
     def step(self) -> None:
         """One loop step, with updates where the runner's schedule has them."""
-        fn = self.collect_fn
-        if self._update_due():
-            fn = self.train_fn
-            self.update_calls += 1
-        self.result = self.env.step(self._call(fn))
+        self.result = self.env.step(self._device_work())
         self.agent_step += self.trainer.config.envs_per_seed
 
     def rates(self, settings: Settings) -> tuple[list[float], list[float]]:
         """(agent steps/s of all seeds, update calls/s) of each timed repetition."""
-        every, _ = self.trainer.updates_per_loop_step() if self.train_fn else (1, 0)
+        every, _ = self.trainer.updates_per_loop_step()
         sync = lambda: jax.block_until_ready(self.state)  # noqa: E731
         timed_steps(self.step, WARMUP_STEPS, WARMUP_SECONDS, every, sync)
         steps_per_s, calls_per_s = [], []
@@ -359,13 +341,14 @@ class Loop:
             calls_per_s.append((self.update_calls - calls) / seconds)
         return steps_per_s, calls_per_s
 
-    def compile_time(self, fn: Callable, settings: Settings) -> tuple[float, float]:
-        """(first call minus steady call, steady call) in seconds of `fn` on the current
-        observation (no env step; device puts and the actions' copy back included); run
-        before any other call of `fn`."""
+    def compile_time(self, settings: Settings) -> tuple[float, float]:
+        """(first call minus steady call, steady call) in seconds of the device work of the
+        loop step at `agent_step` on the current observation (no env step; device puts, the
+        update call if due, and the actions' copy back included); run before any other
+        device work of this loop."""
 
         def call() -> SeedState:
-            self._call(fn)
+            self._device_work()
             return self.state
 
         first, steady = first_and_steady(call, settings)
@@ -373,7 +356,7 @@ class Loop:
 
 
 def bench_collect(settings: Settings, raw_rates: dict[tuple[str, int], float]) -> list[Row]:
-    """Section collect: loop steps/s with the 0-update step function over the raw pool rate
+    """Section collect: loop steps/s with the collect call only over the raw pool rate
     (from `raw_rates[(env, seeds)]` when the env section ran, measured here otherwise)."""
     rows = []
     for preset, seeds, mode in itertools.product(BENCH_PRESETS, settings.seeds, SEED_AXES):
@@ -385,7 +368,7 @@ def bench_collect(settings: Settings, raw_rates: dict[tuple[str, int], float]) -
         env = bench_env(config)
         try:
             loop = Loop.start(trainer, env)
-            compile_s, call_s = loop.compile_time(loop.collect_fn, settings)
+            compile_s, call_s = loop.compile_time(settings)
             rate = _median(loop.rates(settings)[0])
         finally:
             env.close()
@@ -452,11 +435,14 @@ def train_figures(config: Config, settings: Settings) -> Row:
     _, per_call = trainer.updates_per_loop_step()
     env = bench_env(config)
     try:
-        loop = Loop.start(trainer, env, per_call)
+        loop = Loop.start(trainer, env)
         fill = random_fill(trainer, config.learning_starts // config.envs_per_seed)
         loop.state = loop.state._replace(replay=fill(loop.state.replay, loop.state.key))
-        loop.agent_step = config.learning_starts
-        compile_s, call_s = loop.compile_time(loop.train_fn, settings)
+        # The first loop step that ends with an update call.
+        loop.agent_step = config.learning_starts - config.envs_per_seed
+        while not trainer.update_due(loop.agent_step):
+            loop.agent_step += config.envs_per_seed
+        compile_s, call_s = loop.compile_time(settings)
         steps_per_s, calls_per_s = loop.rates(settings)
     finally:
         env.close()
@@ -492,16 +478,6 @@ def filled_state(trainer: Trainer) -> SeedState:
     return jax.block_until_ready(state._replace(replay=fill(state.replay, state.key)))
 
 
-def updates_fn(trainer: Trainer, num_updates: int) -> Callable[[SeedState, Any], SeedState]:
-    """Jitted (state, agent step) -> state after `num_updates` updates per seed: the runner's
-    `Trainer.run_updates` mapped over seeds (and devices) as the runner maps its step."""
-
-    def per_seed(state: SeedState, step: Any) -> SeedState:
-        return trainer.run_updates(state, step, num_updates)
-
-    return jax.jit(over_seeds(per_seed, trainer.mode, 1, trainer.mesh), donate_argnums=0)
-
-
 def updates_per_call(config: Config, settings: Settings) -> int:
     """The bench's updates per jitted call: `cnn_updates` or `mlp_updates`."""
     return settings.cnn_updates if config.network == "nature_cnn" else settings.mlp_updates
@@ -511,7 +487,7 @@ def update_call(trainer: Trainer, state: SeedState, num_updates: int) -> Callabl
     """A call that runs `num_updates` updates per seed of the trainer's config on a copy of
     `state` (the state of its seeds, placed on its devices; the copy is donated) and returns
     the new state."""
-    run = updates_fn(trainer, num_updates)
+    run = trainer.updates(num_updates)
     (state,) = jax.block_until_ready(trainer.to_device(jax.tree.map(jnp.copy, state)))
     step = np.int32(trainer.config.learning_starts)
 
@@ -572,7 +548,7 @@ def paired_update_figures(
 def bench_updates(settings: Settings) -> list[Row]:
     """Section updates: updates/s of the Nature CNN and the MLP per seed count over a replay
     filled to capacity: the bench's updates per call under each seed axis, and the runner's
-    own train step call (its updates per call at the preset's update period, its seed axis)."""
+    own update call (its updates per call at the preset's update period, its seed axis)."""
     rows = []
     for preset, seeds in itertools.product(BENCH_PRESETS, settings.update_seeds):
         runner = Trainer.create(bench_config(preset, seeds, settings))

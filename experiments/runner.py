@@ -19,7 +19,7 @@ from tqdm import tqdm
 from agents import Agent, make_dqn, make_optimizer, make_td3, representations
 from agents.iterated import make_iterated_dqn
 from agents.representations import ValueRepresentation
-from envs import EnvSpec, make_env
+from envs import EnvSpec, StepResult, make_env
 from experiments.checkpoint import Checkpointer, nan_to_none, none_to_nan
 from experiments.config import Config, ConfigError, Member, validate
 from experiments.logger import (
@@ -205,6 +205,13 @@ def seed_keys(run_seed: int, seed_indices: np.ndarray) -> jax.Array:
     return jax.vmap(lambda i: jax.random.fold_in(base, i))(jnp.asarray(seed_indices))
 
 
+class LoopCalls(NamedTuple):
+    """The jitted calls of one loop step (`Trainer.collect`, `Trainer.updates`)."""
+
+    collect: Callable
+    updates: Callable
+
+
 @dataclasses.dataclass
 class Trainer:
     """Builds the jitted per-step functions of a config and runs its loop."""
@@ -303,12 +310,6 @@ class Trainer:
             state, _ = one_update(state, None)
         return state
 
-    def _step(self, state, frame, reward, terminated, truncated, first, step, num_updates):
-        state, action = self._collect(state, frame, reward, terminated, truncated, first, step)
-        if num_updates:
-            state = self.run_updates(state, step + self.config.envs_per_seed, num_updates)
-        return state, action
-
     def _eval_act(self, agent_state, obs_stack, frame, first, key, counter):
         obs_stack = stack_frames(obs_stack, frame, first)
         action = self.agent.eval_act(agent_state, obs_stack, jax.random.fold_in(key, counter))
@@ -321,18 +322,41 @@ class Trainer:
         """(keys, learning rates, gammas), each (members,) -> stacked state."""
         return jax.jit(over_seeds(self._init_seed, self.mode, 3, self.mesh))
 
-    def step_fn(self, num_updates: int) -> Callable:
+    @property
+    def collect(self) -> Callable:
         """(state, frame, reward, terminated, truncated, first, agent step) ->
-        (state, actions (S, E)): acts at the agent step of this loop step, stores, and runs
-        `num_updates` gradient steps."""
+        (state, actions (S, E)): acts at the agent step of this loop step and stores."""
+        return jax.jit(over_seeds(self._collect, self.mode, 6, self.mesh), donate_argnums=0)
 
-        def step(state, frame, reward, terminated, truncated, first, agent_step):
-            per_seed = lambda *a: self._step(*a, num_updates)  # noqa: E731
-            return over_seeds(per_seed, self.mode, 6, self.mesh)(
-                state, frame, reward, terminated, truncated, first, agent_step
-            )
+    def updates(self, num_updates: int) -> Callable:
+        """(state, agent step) -> state after `num_updates` gradient steps per seed."""
 
-        return jax.jit(step, donate_argnums=0)
+        def per_seed(state: SeedState, step: jax.Array) -> SeedState:
+            return self.run_updates(state, step, num_updates)
+
+        return jax.jit(over_seeds(per_seed, self.mode, 1, self.mesh), donate_argnums=0)
+
+    def loop_calls(self) -> LoopCalls:
+        """The jitted calls of the training loop, with the config's updates per call."""
+        return LoopCalls(self.collect, self.updates(self.updates_per_loop_step()[1]))
+
+    def loop_step(
+        self, calls: LoopCalls, state: SeedState, result: StepResult, agent_step: int
+    ) -> tuple[SeedState, jax.Array]:
+        """One loop step's device work, not waited for: acts on `result` (the pool's last
+        step) at `agent_step` and stores it, then the updates if they are due. The updates
+        are dispatched before the caller steps the pool with the returned actions (S, E), so
+        the device runs them while the environments step."""
+        state, actions = calls.collect(
+            state,
+            *self.to_device(
+                result.obs, result.reward, result.terminated, result.truncated, result.first
+            ),
+            np.int32(agent_step),
+        )
+        if self.update_due(agent_step):
+            state = calls.updates(state, np.int32(agent_step + self.config.envs_per_seed))
+        return state, actions
 
     @property
     def eval_act(self) -> Callable:
@@ -351,6 +375,14 @@ class Trainer:
         if c.envs_per_seed >= c.update_period:
             return 1, c.envs_per_seed // c.update_period
         return c.update_period // c.envs_per_seed, 1
+
+    def update_due(self, agent_step: int) -> bool:
+        """Whether the loop step that starts at `agent_step` ends with an update call."""
+        c = self.config
+        loop_every, _ = self.updates_per_loop_step()
+        loop_index = agent_step // c.envs_per_seed
+        steps_after = agent_step + c.envs_per_seed
+        return steps_after >= c.learning_starts and (loop_index + 1) % loop_every == 0
 
     def epsilon(self, agent_step: int) -> float:
         """The training exploration rate at an agent step, for the logs."""
@@ -422,12 +454,10 @@ def _train_iteration(
     iteration: int,
     logger: RunLogger,
     bar: tqdm,
-    step_fns: tuple[Callable, Callable],
+    calls: LoopCalls,
 ) -> tuple[SeedState, list[list[float]], float]:
     """One iteration on a freshly created pool: (state, episode returns per seed, seconds)."""
     c = trainer.config
-    collect_step, train_step = step_fns
-    loop_every, _ = trainer.updates_per_loop_step()
     loops_per_iteration = c.iteration_steps // c.envs_per_seed
     env = make_env(
         c.env,
@@ -441,17 +471,9 @@ def _train_iteration(
     episode_returns: list[list[float]] = [[] for _ in range(trainer.num_members)]
     start_time = time.perf_counter()
     for loop in range(loops_per_iteration):
-        loop_index = iteration * loops_per_iteration + loop
-        agent_step = loop_index * c.envs_per_seed
+        agent_step = (iteration * loops_per_iteration + loop) * c.envs_per_seed
         steps_after = agent_step + c.envs_per_seed
-        train_now = steps_after >= c.learning_starts and (loop_index + 1) % loop_every == 0
-        state, actions = (train_step if train_now else collect_step)(
-            state,
-            *trainer.to_device(
-                result.obs, result.reward, result.terminated, result.truncated, result.first
-            ),
-            np.int32(agent_step),
-        )
+        state, actions = trainer.loop_step(calls, state, result, agent_step)
         result = env.step(np.asarray(actions))
         for seed_index, env_index in zip(*np.nonzero(result.episode_done), strict=True):
             value = float(result.episode_return[seed_index, env_index])
@@ -498,8 +520,7 @@ def train(config: Config, preset: str = "custom", run_dir: str | Path | None = N
     (run_dir / CONFIG_FILE).write_text(json.dumps(run_record(c, preset), indent=2) + "\n")
     _print_header(trainer, preset, start_iteration)
     logger = RunLogger(run_dir, trainer.members, resume_at)
-    loop_every, updates_per_call = trainer.updates_per_loop_step()
-    step_fns = (trainer.step_fn(0), trainer.step_fn(updates_per_call))
+    calls = trainer.loop_calls()
     eval_act = trainer.eval_act
     bar = tqdm(
         total=c.total_steps,
@@ -512,7 +533,7 @@ def train(config: Config, preset: str = "custom", run_dir: str | Path | None = N
         for iteration in range(start_iteration, c.iterations):
             updates_before = int(np.asarray(state.num_updates).sum())
             state, episode_returns, elapsed = _train_iteration(
-                trainer, state, iteration, logger, bar, step_fns
+                trainer, state, iteration, logger, bar, calls
             )
             step = (iteration + 1) * c.iteration_steps
             _log_iteration(logger, trainer, state, step, elapsed, updates_before, episode_returns)
