@@ -8,7 +8,10 @@ Sections (each a small function returning a list of dict rows):
 
 - env: envpool steps/s with uniform random actions, through `envs.make_env`.
 - collect: the runner's loop with its collect call only (policy, replay write and
-  host<->device copies) on the same pools, for both seed axes, and its ratio to the raw pool.
+  host<->device copies) on the same pools, for both seed axes, and its ratio to the raw pool;
+  with a raw pool step's milliseconds, the rest of a loop step's (policy, replay write,
+  copies), and the ratio that running the rest entirely while the pool steps would reach
+  (`overlap_ceiling`).
 - train: the runner's loop with updates at the preset's update period (seed axis as the
   runner picks it), once the replay holds `learning_starts` transitions.
 - updates: updates/s over a full replay through the runner's own per-seed
@@ -373,6 +376,8 @@ def bench_collect(settings: Settings, raw_rates: dict[tuple[str, int], float]) -
         finally:
             env.close()
         runner_default = seed_axis_mode(dataclasses.replace(config, seed_axis="auto")) == mode
+        env_ms = 1e3 * seeds * config.envs_per_seed / raw  # one raw pool step
+        rest_ms = 1e3 * seeds * config.envs_per_seed / rate - env_ms  # policy, replay, copies
         row = {
             "section": "collect",
             "env": config.env,
@@ -383,6 +388,10 @@ def bench_collect(settings: Settings, raw_rates: dict[tuple[str, int], float]) -
             "raw_steps_per_s": raw,
             "ratio": rate / raw,
             "call_ms": call_s * 1e3,
+            "env_ms": env_ms,
+            "rest_ms": rest_ms,
+            # The ratio if everything else in a loop step ran while the pool steps.
+            "overlap_ceiling": min(1.0, env_ms / rest_ms),
             "compile_s": compile_s,
         }
         if preset == ATARI_PRESET:
