@@ -20,8 +20,7 @@ from agents import representations
 from agents.dqn import bootstrap_losses, epsilon_greedy
 from agents.representations import ValueRepresentation, scalar
 from agents.types import Agent, Params, Transition
-from networks.ensemble import QEnsemble, map_networks
-from networks.heads import QNetwork
+from networks.ensemble import QEnsemble, apply_ensemble, map_networks
 
 
 class IteratedState(NamedTuple):
@@ -42,23 +41,6 @@ def select_networks(params: Params, indices: slice) -> Params:
 def roll_networks(tree: Params) -> Params:
     """Q_k <- Q_{k+1} along the stacked axis; the last network keeps its weights."""
     return map_networks(lambda leaf: jnp.concatenate([leaf[1:], leaf[-1:]]), tree)
-
-
-def apply_ensemble(ensemble: QEnsemble, params: Params, obs: jax.Array) -> jax.Array:
-    """The ensemble's outputs (K, ..., A, m). Independent networks are applied one after
-    another from their slices of the stacked parameters: XLA:CPU runs convolutions vmapped
-    over stacked weights several times slower (experiments.bench), and one network then
-    computes exactly as a plain QNetwork (K = 1 is DQN bit for bit)."""
-    if ensemble.shared_torso:
-        return ensemble.apply(params, obs)
-    single = QNetwork(ensemble.torso, ensemble.num_actions, ensemble.num_outputs)
-    networks = params["params"]["networks"]
-    return jnp.stack(
-        [
-            single.apply({"params": jax.tree.map(lambda leaf, k=k: leaf[k], networks)}, obs)
-            for k in range(ensemble.num_networks)
-        ]
-    )
 
 
 def _crossed(update_count: jax.Array, steps_per_update: int, period: int) -> jax.Array:
