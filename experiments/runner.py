@@ -253,7 +253,7 @@ class Trainer:
             np.array([m.hyperparameters[name] for m in self.members], np.float32)
             for name in ("learning_rate", "gamma")
         )
-        return self.init(keys, *self.to_device(learning_rates, gammas))
+        return self.init(keys, learning_rates, gammas)
 
     # Per-seed pure functions ---------------------------------------------------------
 
@@ -317,16 +317,28 @@ class Trainer:
 
     # Jitted, seed-mapped functions ----------------------------------------------------
 
+    def _seed_jit(self, fn: Callable, num_per_seed: int, num_shared: int, **jit_kwargs) -> Callable:
+        """jax.jit of `fn` mapped over seeds (`over_seeds`), whose per-seed arguments live on
+        the devices that own the seeds and shared ones on every device. Host (NumPy)
+        arguments are passed as they are: the call places them, far faster per step than a
+        separate device_put."""
+        seeds, shared = NamedSharding(self.mesh, P(SEED_AXIS)), NamedSharding(self.mesh, P())
+        return jax.jit(
+            over_seeds(fn, self.mode, num_per_seed, self.mesh),
+            in_shardings=(seeds,) * num_per_seed + (shared,) * num_shared,
+            **jit_kwargs,
+        )
+
     @property
     def init(self) -> Callable[[jax.Array, jax.Array, jax.Array], SeedState]:
         """(keys, learning rates, gammas), each (members,) -> stacked state."""
-        return jax.jit(over_seeds(self._init_seed, self.mode, 3, self.mesh))
+        return self._seed_jit(self._init_seed, 3, 0)
 
     @property
     def collect(self) -> Callable:
         """(state, frame, reward, terminated, truncated, first, agent step) ->
         (state, actions (S, E)): acts at the agent step of this loop step and stores."""
-        return jax.jit(over_seeds(self._collect, self.mode, 6, self.mesh), donate_argnums=0)
+        return self._seed_jit(self._collect, 6, 1, donate_argnums=0)
 
     def updates(self, num_updates: int) -> Callable:
         """(state, agent step) -> state after `num_updates` gradient steps per seed."""
@@ -334,7 +346,7 @@ class Trainer:
         def per_seed(state: SeedState, step: jax.Array) -> SeedState:
             return self.run_updates(state, step, num_updates)
 
-        return jax.jit(over_seeds(per_seed, self.mode, 1, self.mesh), donate_argnums=0)
+        return self._seed_jit(per_seed, 1, 1, donate_argnums=0)
 
     def loop_calls(self) -> LoopCalls:
         """The jitted calls of the training loop, with the config's updates per call."""
@@ -349,9 +361,11 @@ class Trainer:
         the device runs them while the environments step."""
         state, actions = calls.collect(
             state,
-            *self.to_device(
-                result.obs, result.reward, result.terminated, result.truncated, result.first
-            ),
+            result.obs,
+            result.reward,
+            result.terminated,
+            result.truncated,
+            result.first,
             np.int32(agent_step),
         )
         if self.update_due(agent_step):
@@ -360,7 +374,9 @@ class Trainer:
 
     @property
     def eval_act(self) -> Callable:
-        return jax.jit(over_seeds(self._eval_act, self.mode, 5, self.mesh))
+        """(agent states, frame stacks, frame, first, keys, counter) -> (frame stacks,
+        actions (S, E)): the evaluation policy."""
+        return self._seed_jit(self._eval_act, 5, 1)
 
     def to_device(self, *arrays: np.ndarray) -> tuple[jax.Array, ...]:
         """Host arrays with a leading seed axis, placed on the devices that own the seeds."""
@@ -435,7 +451,8 @@ def evaluate(trainer: Trainer, state: SeedState, iteration: int, eval_act: Calla
         obs_stack, actions = eval_act(
             state.agent,
             obs_stack,
-            *trainer.to_device(result.obs, result.first),
+            result.obs,
+            result.first,
             keys,
             counter,
         )
