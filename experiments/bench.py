@@ -236,18 +236,19 @@ def timed_steps(
     return time.perf_counter() - start, done
 
 
+def call_seconds(call: Callable[[], Any]) -> float:
+    """Seconds of one call of `call`, its result waited for."""
+    start = time.perf_counter()
+    jax.block_until_ready(call())
+    return time.perf_counter() - start
+
+
 def first_and_steady(call: Callable[[], Any], settings: Settings) -> tuple[float, float]:
     """(first call, median of the later calls) in seconds of `call`, whose result is waited
     for: `reps` later calls, fewer (at least one) once they took `reps x rep_seconds`."""
-
-    def timed() -> float:
-        start = time.perf_counter()
-        jax.block_until_ready(call())
-        return time.perf_counter() - start
-
-    first, steady = timed(), [timed()]
+    first, steady = call_seconds(call), [call_seconds(call)]
     while len(steady) < settings.reps and sum(steady) < settings.reps * settings.rep_seconds:
-        steady.append(timed())
+        steady.append(call_seconds(call))
     return first, _median(steady)
 
 
@@ -529,26 +530,25 @@ def update_figures(trainer: Trainer, state: SeedState, num_updates: int, setting
     return update_row(trainer.config, num_updates, steady, first - steady)
 
 
-def paired_update_figures(
-    variants: Sequence[tuple[Trainer, SeedState]], num_updates: int, settings: Settings
-) -> list[Row]:
-    """`update_figures` of each (trainer, state), timed in `ratio_rounds` interleaved rounds
-    (one call of each variant per round, after all have compiled and run once more), with
-    `time_ratio`: the median over rounds of a variant's time over the first variant's in the
-    same round. Pairing within rounds cancels the drift of a shared machine's load."""
-
-    def timed(call: Callable[[], SeedState]) -> float:
-        start = time.perf_counter()
-        jax.block_until_ready(call())
-        return time.perf_counter() - start
-
-    calls = [update_call(trainer, state, num_updates) for trainer, state in variants]
-    compile_s = [timed(call) - timed(call) for call in calls]
-    rounds = [[timed(call) for call in calls] for _ in range(settings.ratio_rounds)]
+def paired_update_figures(configs: Sequence[Config], settings: Settings) -> list[Row]:
+    """`update_figures` of each config with `cnn_updates` per call, all on one replay of
+    random transitions (filled for the first config), timed in `ratio_rounds` interleaved
+    rounds (one call of each config per round, after all have compiled and run once more),
+    with `time_ratio`: the median over rounds of a config's time over the first config's in
+    the same round. Pairing within rounds cancels the drift of a shared machine's load."""
+    trainers = [Trainer.create(config) for config in configs]
+    replay = filled_state(trainers[0]).replay
+    calls = [
+        update_call(trainer, trainer.init_state()._replace(replay=replay), settings.cnn_updates)
+        for trainer in trainers
+    ]
+    del replay  # each call holds its own copy
+    compile_s = [call_seconds(call) - call_seconds(call) for call in calls]
+    rounds = [[call_seconds(call) for call in calls] for _ in range(settings.ratio_rounds)]
     rows = []
-    for i, (trainer, _) in enumerate(variants):
+    for i, config in enumerate(configs):
         times = [round_times[i] for round_times in rounds]
-        row = update_row(trainer.config, num_updates, _median(times), compile_s[i])
+        row = update_row(config, settings.cnn_updates, _median(times), compile_s[i])
         ratio = _median([round_times[i] / round_times[0] for round_times in rounds])
         rows.append(row | {"time_ratio": ratio})
     return rows
@@ -585,18 +585,15 @@ def bench_representations(settings: Settings) -> list[Row]:
             v_min=ATARI_V_MIN,
             v_max=ATARI_V_MAX,
         )
-        replay = filled_state(Trainer.create(base)).replay
-        variants = []
-        for representation in REPRESENTATIONS:  # scalar first: the reference of the ratios
-            config = dataclasses.replace(base, value_representation=representation)
-            with warnings.catch_warnings():
-                # Atari returns exceed [-10, 10]; clipping them into the support is the C51 setting.
-                warnings.filterwarnings("ignore", "The support", UserWarning)
-                trainer = Trainer.create(config)
-            variants.append((trainer, trainer.init_state()._replace(replay=replay)))
-        del replay
-        figures = paired_update_figures(variants, settings.cnn_updates, settings)
-        del variants
+        # Scalar first: the reference of the ratios.
+        configs = [
+            dataclasses.replace(base, value_representation=representation)
+            for representation in REPRESENTATIONS
+        ]
+        with warnings.catch_warnings():
+            # Atari returns exceed [-10, 10]; clipping them into the support is the C51 setting.
+            warnings.filterwarnings("ignore", "The support", UserWarning)
+            figures = paired_update_figures(configs, settings)
         for representation, row in zip(REPRESENTATIONS, figures, strict=True):
             row = {"section": "representations", "representation": representation} | row
             if representation != "scalar":
@@ -618,14 +615,7 @@ def bench_iterated(settings: Settings) -> list[Row]:
             dataclasses.replace(base, num_networks=k, shared_torso=shared)
             for shared, k in itertools.product((False, True), settings.iterated_networks)
         ]
-        replay = filled_state(Trainer.create(dqn)).replay
-        variants = []
-        for config in configs:
-            trainer = Trainer.create(config)
-            variants.append((trainer, trainer.init_state()._replace(replay=replay)))
-        del replay
-        figures = paired_update_figures(variants, settings.cnn_updates, settings)
-        del variants
+        figures = paired_update_figures(configs, settings)
         for config, row in zip(configs, figures, strict=True):
             head = {"section": "iterated", "agent": config.agent}
             if config.agent == "iterated":
