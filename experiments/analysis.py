@@ -5,12 +5,15 @@ import json
 from pathlib import Path
 
 import jax
+import jax.numpy as jnp
 import numpy as np
+from jax.sharding import NamedSharding
+from jax.sharding import PartitionSpec as P
 
 from experiments.checkpoint import Checkpointer
 from experiments.config import Config
-from experiments.logger import CONFIG_FILE
-from experiments.runner import SeedState, Trainer
+from experiments.logger import CONFIG_FILE, process_dirs
+from experiments.runner import SEED_AXIS, SeedState, Trainer
 
 
 def load_config(run_dir: str | Path) -> Config:
@@ -21,18 +24,51 @@ def load_config(run_dir: str | Path) -> Config:
 
 def load_run(run_dir: str | Path) -> tuple[Trainer, SeedState, int]:
     """(trainer, state of every member, iterations done) from a run dir's latest readable
-    checkpoint. The whole state is restored, replay buffers included."""
-    config = load_config(run_dir)
-    trainer = Trainer.create(config)
-    checkpointer = Checkpointer(Path(run_dir), config.keep_checkpoints)
+    checkpoint. The whole state is restored, replay buffers included. A multi-process run
+    loads as one run: every process's seeds, at the newest iteration all have saved."""
+    run_dir = Path(run_dir)
+    trainer = Trainer.create(load_config(run_dir))
+    parts = process_dirs(run_dir)
+    if not parts:
+        iterations, state = _restore(run_dir, trainer)
+        return trainer, state, iterations
+    blocks = [Trainer.create(load_config(part)) for part in parts]
+    labels = [member.label for block in blocks for member in block.members]
+    missing = [m.label for m in trainer.members if m.label not in labels]
+    if missing:
+        raise FileNotFoundError(f"{run_dir} has no process dir with {', '.join(missing)} yet.")
+    pairs = list(zip(parts, blocks, strict=True))
+    common = min(max(_checkpoint_steps(part, block), default=0) for part, block in pairs)
+    restored = [_restore(part, block, common) for part, block in pairs]
+    if any(iterations != common for iterations, _ in restored):
+        raise FileNotFoundError(
+            f"the processes of {run_dir} have no readable checkpoint of one iteration in "
+            "common; load the process dirs one by one."
+        )
+    order = np.array([labels.index(m.label) for m in trainer.members])  # into run order
+    state = jax.tree.map(lambda *parts: jnp.concatenate(parts)[order], *(s for _, s in restored))
+    return trainer, jax.device_put(state, NamedSharding(trainer.mesh, P(SEED_AXIS))), common
+
+
+def _checkpoint_steps(run_dir: Path, trainer: Trainer) -> list[int]:
+    checkpointer = Checkpointer(run_dir, trainer.config.keep_checkpoints)
     try:
-        restored = checkpointer.restore_latest(trainer.init_state())
+        return checkpointer.steps()
+    finally:
+        checkpointer.close()
+
+
+def _restore(run_dir: Path, trainer: Trainer, at_most: int | None = None) -> tuple[int, SeedState]:
+    """(iterations, state) of a single-process run dir's newest readable checkpoint."""
+    checkpointer = Checkpointer(run_dir, trainer.config.keep_checkpoints)
+    try:
+        restored = checkpointer.restore_latest(trainer.init_state(), at_most)
     finally:
         checkpointer.close()
     if restored is None:
         raise FileNotFoundError(f"{run_dir} has no readable checkpoint.")
     iterations, state, _ = restored
-    return trainer, state, iterations
+    return iterations, state
 
 
 def return_distribution(

@@ -61,8 +61,9 @@ class Checkpointer:
         )
         self._manager.wait_until_finished()
 
-    def restore_latest(self, like: Any) -> tuple[int, Any, dict] | None:
-        """(step, state, metadata) of the newest readable checkpoint, None if there is none.
+    def restore_latest(self, like: Any, at_most: int | None = None) -> tuple[int, Any, dict] | None:
+        """(step, state, metadata) of the newest readable checkpoint (of a step <= `at_most`
+        if given), None if there is none.
 
         `like` is a state with the right structure, shapes and dtypes. Unreadable
         checkpoints are moved to run_dir/checkpoints_unreadable with a message.
@@ -71,7 +72,7 @@ class Checkpointer:
             lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding),
             _to_storable(like),
         )
-        for step in reversed(self.steps()):
+        for step in reversed([s for s in self.steps() if at_most is None or s <= at_most]):
             try:
                 restored = self._manager.restore(
                     step,

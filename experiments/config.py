@@ -147,8 +147,21 @@ class Config:
     """Local devices the seed axis is sharded over (each holds seeds / devices seeds);
     0 uses every local device."""
     distributed: bool = False
-    """Multi-host: call jax.distributed.initialize() and train this process's share of the
-    seeds (seeds / processes of them) on its local devices, logging to run_dir/process_<i>."""
+    """Several processes (hosts): each joins the job through jax.distributed and trains its
+    block of seeds / processes seeds on its local devices, logging and checkpointing to
+    run_dir/process_<i>; run_dir reads back as one run. Needs --run-dir."""
+    coordinator_address: str = ""
+    """--distributed: host:port of process 0, which serves the job's coordinator; empty
+    takes it from the cluster (SLURM, Open MPI, Kubernetes, Cloud TPU) or
+    $JAX_COORDINATOR_ADDRESS."""
+    num_processes: int = 0
+    """--distributed: processes in the job; 0 takes the count from the cluster."""
+    process_id: int = -1
+    """--distributed: this process's index in 0..num_processes-1; -1 takes it from the
+    cluster."""
+    coordinator_timeout: int = 300
+    """--distributed: seconds to wait for the coordinator and every process to connect
+    before stopping with an error."""
     run_dir: str = ""
     """Directory for logs and results; empty picks runs/<env>-<timestamp>."""
     progress: bool = True
@@ -197,9 +210,47 @@ def _check(condition: bool, message: str) -> None:
         raise ConfigError(message)
 
 
+def check_launch(config: Config) -> None:
+    """Checks the multi-process fields, before any process joins the job."""
+    c = config
+    if not c.distributed:
+        _check(
+            (c.coordinator_address, c.num_processes, c.process_id) == ("", 0, -1),
+            "coordinator_address, num_processes and process_id launch a multi-process run: "
+            "add --distributed, or drop them.",
+        )
+        return
+    _check(
+        c.run_dir != "",
+        "--distributed needs --run-dir: every process (a restarted one too) must find the "
+        "same run dir, ideally on a file system all hosts share.",
+    )
+    _check(
+        c.num_processes >= 0,
+        f"num_processes={c.num_processes}: use 1 or more (0: ask the cluster).",
+    )
+    _check(
+        c.process_id == -1 or 0 <= c.process_id < (c.num_processes or math.inf),
+        f"process_id={c.process_id} is out of range for num_processes={c.num_processes}: "
+        f"use 0..{c.num_processes - 1}."
+        if c.num_processes
+        else f"process_id={c.process_id}: use 0 or more (-1: ask the cluster).",
+    )
+    _check(
+        c.num_processes == 0 or c.seeds % c.num_processes == 0,
+        f"seeds={c.seeds} cannot be split evenly over {c.num_processes} processes: use a "
+        f"multiple of {c.num_processes}.",
+    )
+    _check(
+        c.coordinator_timeout > 0,
+        f"coordinator_timeout={c.coordinator_timeout}: use a number of seconds above 0.",
+    )
+
+
 def validate(config: Config) -> EnvSpec:
     """Checks every field and the environment without compiling; returns the env spec."""
     c = config
+    check_launch(c)
     try:
         suite = check_env_id(c.env)
     except ValueError as error:

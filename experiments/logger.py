@@ -3,7 +3,9 @@
 import csv
 import dataclasses
 import json
+import os
 import platform
+import re
 import subprocess
 from collections.abc import Iterable, Sequence
 from importlib import metadata
@@ -54,8 +56,33 @@ def run_record(config: Config, preset: str) -> dict:
     }
 
 
-# Fields that may change when a run is resumed: a longer budget extends the run.
-RESUMABLE_FIELDS = frozenset({"total_steps", "run_dir", "progress", "checkpoint_every"})
+# Fields that may change when a run is resumed: a longer budget extends the run, and a
+# process of a multi-process run may be restarted with another coordinator.
+RESUMABLE_FIELDS = frozenset(
+    {"total_steps", "run_dir", "progress", "checkpoint_every"}
+    | {"coordinator_address", "num_processes", "process_id", "coordinator_timeout"}
+)
+
+
+def process_dir(run_dir: Path, process_index: int) -> Path:
+    """Where process i of a multi-process run logs and checkpoints its seeds."""
+    return Path(run_dir) / f"process_{process_index}"
+
+
+def process_dirs(run_dir: Path) -> list[Path]:
+    """The process dirs of a multi-process run that have started, in process order; empty
+    for a single-process run."""
+    found = {}
+    for path in Path(run_dir).glob("process_*"):
+        match = re.fullmatch(r"process_(\d+)", path.name)
+        if match and (path / CONFIG_FILE).exists():
+            found[int(match.group(1))] = path
+    return [found[i] for i in sorted(found)]
+
+
+def metrics_paths(run_dir: Path) -> list[Path]:
+    """The metrics.csv files of a run: its own, or those of its processes."""
+    return [d / METRICS_FILE for d in process_dirs(run_dir) or [Path(run_dir)]]
 
 
 def check_run_dir(run_dir: Path, config: Config) -> bool:
@@ -147,17 +174,21 @@ def _writer_name(member: Member) -> str:
 
 
 def read_metrics(run_dir: Path, metric: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """{agent label: (steps, values)} of one metric from a run's metrics.csv, in step order.
-    Labels read "seed 0", or "learning_rate=0.001 seed 0" in a sweep."""
+    """{agent label: (steps, values)} of one metric from a run's metrics.csv (every
+    process's, in a multi-process run), in step order. Labels read "seed 0", or
+    "learning_rate=0.001 seed 0" in a sweep."""
     rows: dict[str, list[tuple[int, float]]] = {}
-    with (Path(run_dir) / METRICS_FILE).open(newline="") as file:
-        for row in csv.DictReader(file):
-            if row["metric"] == metric:
-                swept = [k for k in row if k not in METRICS_COLUMNS]
-                label = " ".join(
-                    [f"{k}={float(row[k]):g}" for k in swept] + [f"seed {row['seed']}"]
-                )
-                rows.setdefault(label, []).append((int(row["step"]), float(row["value"])))
+    for path in metrics_paths(run_dir):
+        if not path.exists():  # a process that has not started logging yet
+            continue
+        with path.open(newline="") as file:
+            for row in csv.DictReader(file):
+                if row["metric"] == metric:
+                    swept = [k for k in row if k not in METRICS_COLUMNS]
+                    label = " ".join(
+                        [f"{k}={float(row[k]):g}" for k in swept] + [f"seed {row['seed']}"]
+                    )
+                    rows.setdefault(label, []).append((int(row["step"]), float(row["value"])))
     result = {}
     for label, pairs in rows.items():
         pairs.sort(key=lambda pair: pair[0])
@@ -196,7 +227,9 @@ def plot_learning_curves(
     if curves:
         axis.legend(fontsize=7, ncol=2)
     figure.tight_layout()
-    figure.savefig(output, dpi=120)
+    partial = output.with_name(f".{output.stem}.{os.getpid()}{output.suffix}")
+    figure.savefig(partial, dpi=120)  # then renamed: two processes may draw one run
+    os.replace(partial, output)
     plt.close(figure)
 
 

@@ -574,7 +574,7 @@ def train(config: Config, preset: str = "custom", run_dir: str | Path | None = N
         bar.close()
         logger.close()
         checkpointer.close()
-    _summarise(run_dir, c, spec, trainer.members, eval_returns, train_returns)
+    summarise(run_dir, c, spec, trainer.members, eval_returns, train_returns)
     return RunResult(run_dir, state, eval_returns, train_returns)
 
 
@@ -644,7 +644,7 @@ def _check_finite(state: SeedState, members: list[Member]) -> None:
         )
 
 
-def _summarise(
+def summarise(
     run_dir: Path,
     config: Config,
     spec: EnvSpec,

@@ -5,12 +5,9 @@ lists the presets and documents every field with the chosen preset's values as d
 """
 
 import argparse
-import dataclasses
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 
-import jax
 import tyro
 
 from experiments.config import Config, ConfigError
@@ -56,32 +53,16 @@ def _without_preset(argv: list[str]) -> list[str]:
     return rest
 
 
-def process_share(config: Config, process_index: int, process_count: int) -> Config:
-    """The part of a multi-host run that one process trains: a contiguous block of seeds
-    (same keys and environments as in a single-process run) and its own log directory."""
-    if config.seeds % process_count:
-        raise ConfigError(
-            f"seeds={config.seeds} cannot be split evenly over {process_count} processes: "
-            f"use a multiple of {process_count}."
-        )
-    local_seeds = config.seeds // process_count
-    return dataclasses.replace(
-        config,
-        seeds=local_seeds,
-        seed_offset=config.seed_offset + process_index * local_seeds,
-        run_dir=str(Path(config.run_dir or "runs/distributed") / f"process_{process_index}"),
-    )
-
-
 def main(argv: Sequence[str] | None = None) -> int:
+    from experiments.distributed import train_distributed
     from experiments.runner import NonFiniteLossError, train
 
     try:
         preset, config = parse_args(sys.argv[1:] if argv is None else argv)
         if config.distributed:
-            jax.distributed.initialize()  # coordinator and process ids from the cluster
-            config = process_share(config, jax.process_index(), jax.process_count())
-        train(config, preset)
+            train_distributed(config, preset)
+        else:
+            train(config, preset)
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

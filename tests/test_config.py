@@ -8,8 +8,9 @@ import pytest
 
 from experiments import runner
 from experiments.config import Config, ConfigError, validate
+from experiments.distributed import process_share
 from experiments.presets import PRESETS, get_preset
-from experiments.train import main, parse_args, process_share
+from experiments.train import main, parse_args
 
 CARTPOLE = PRESETS["dqn_cartpole"].config
 
