@@ -1,19 +1,17 @@
 """The typed run configuration and its validation (everything checked before compiling)."""
 
 import dataclasses
+import difflib
 import itertools
 import math
 import warnings
 from typing import Literal
 
 import jax
-import numpy as np
 
 from envs import ATARI_PROTOCOLS, EnvSpec, check_env_id, env_spec
-
-
-class ConfigError(ValueError):
-    """A configuration that cannot run; the message says what to change."""
+from experiments.errors import ConfigError, check
+from experiments.families import FAMILIES
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,10 +58,9 @@ class Config:
     (Flax's default as used by Dopamine, 7744 features)."""
 
     # Agent.
-    agent: Literal["dqn", "iterated", "td3"] = "dqn"
-    """dqn: one online network and its target. iterated: i-QN, a chain of `num_networks`
-    online networks, each regressing onto the Bellman target of the previous one. td3: an
-    actor and twin critics for continuous actions (MLPs of `mlp_hidden`)."""
+    agent: Literal[tuple(FAMILIES)] = "dqn"  # type: ignore[valid-type]  (the registry's names)
+    """Agent family, from the registry experiments.families.FAMILIES (the list above says
+    what each is and which fields only some of them read)."""
     num_networks: int = 5
     """i-QN: K, the Bellman iterations learnt at once."""
     shared_torso: bool = False
@@ -205,43 +202,38 @@ class Member:
         return " ".join([f"{k}={v:g}" for k, v in self.swept.items()] + [f"seed {self.seed}"])
 
 
-def _check(condition: bool, message: str) -> None:
-    if not condition:
-        raise ConfigError(message)
-
-
 def check_launch(config: Config) -> None:
     """Checks the multi-process fields, before any process joins the job."""
     c = config
     if not c.distributed:
-        _check(
+        check(
             (c.coordinator_address, c.num_processes, c.process_id) == ("", 0, -1),
             "coordinator_address, num_processes and process_id launch a multi-process run: "
             "add --distributed, or drop them.",
         )
         return
-    _check(
+    check(
         c.run_dir != "",
         "--distributed needs --run-dir: every process (a restarted one too) must find the "
         "same run dir, ideally on a file system all hosts share.",
     )
-    _check(
+    check(
         c.num_processes >= 0,
         f"num_processes={c.num_processes}: use 1 or more (0: ask the cluster).",
     )
-    _check(
+    check(
         c.process_id == -1 or 0 <= c.process_id < (c.num_processes or math.inf),
         f"process_id={c.process_id} is out of range for num_processes={c.num_processes}: "
         f"use 0..{c.num_processes - 1}."
         if c.num_processes
         else f"process_id={c.process_id}: use 0 or more (-1: ask the cluster).",
     )
-    _check(
+    check(
         c.num_processes == 0 or c.seeds % c.num_processes == 0,
         f"seeds={c.seeds} cannot be split evenly over {c.num_processes} processes: use a "
         f"multiple of {c.num_processes}.",
     )
-    _check(
+    check(
         c.coordinator_timeout > 0,
         f"coordinator_timeout={c.coordinator_timeout}: use a number of seconds above 0.",
     )
@@ -250,161 +242,140 @@ def check_launch(config: Config) -> None:
 def validate(config: Config) -> EnvSpec:
     """Checks every field and the environment without compiling; returns the env spec."""
     c = config
+    close = difflib.get_close_matches(c.agent, FAMILIES, 1)
+    check(
+        c.agent in FAMILIES,
+        f"agent={c.agent!r}: choose one of {', '.join(FAMILIES)}"
+        + (f" (did you mean {close[0]!r}?)." if close else "."),
+    )
     check_launch(c)
     try:
         suite = check_env_id(c.env)
     except ValueError as error:
         raise ConfigError(str(error)) from None
-    _check(
+    check(
         c.atari_protocol in ATARI_PROTOCOLS,
         f"atari_protocol={c.atari_protocol!r}: choose one of {sorted(ATARI_PROTOCOLS)}.",
     )
-    _check(c.seeds >= 1, f"seeds={c.seeds}: train at least one seed.")
-    _check(c.seed_offset >= 0, f"seed_offset={c.seed_offset}: use 0 or more.")
-    _check(c.envs_per_seed >= 1, f"envs_per_seed={c.envs_per_seed}: use at least 1.")
+    check(c.seeds >= 1, f"seeds={c.seeds}: train at least one seed.")
+    check(c.seed_offset >= 0, f"seed_offset={c.seed_offset}: use 0 or more.")
+    check(c.envs_per_seed >= 1, f"envs_per_seed={c.envs_per_seed}: use at least 1.")
     for name in ("total_steps", "iteration_steps", "target_update_period", "update_period"):
-        _check(getattr(c, name) > 0, f"{name}={getattr(c, name)}: must be positive.")
-    _check(
+        check(getattr(c, name) > 0, f"{name}={getattr(c, name)}: must be positive.")
+    check(
         c.total_steps % c.iteration_steps == 0,
         f"total_steps={c.total_steps} is not a multiple of iteration_steps="
         f"{c.iteration_steps}: change one of them.",
     )
-    _check(
+    check(
         c.iteration_steps % c.envs_per_seed == 0,
         f"iteration_steps={c.iteration_steps} must be a multiple of envs_per_seed="
         f"{c.envs_per_seed} (each loop step acts in every environment).",
     )
-    _check(
+    check(
         c.update_period % c.envs_per_seed == 0 or c.envs_per_seed % c.update_period == 0,
         f"update_period={c.update_period} and envs_per_seed={c.envs_per_seed}: one must "
         "divide the other so that every loop step runs the same number of updates.",
     )
-    if c.agent == "iterated":
-        _check(c.num_networks >= 1, f"num_networks={c.num_networks}: i-QN needs K >= 1.")
-        _check(
-            c.target_sync_period > 0,
-            f"target_sync_period={c.target_sync_period}: D must be positive.",
-        )
-        _check(
-            c.target_sync_period <= c.target_update_period,
-            f"target_sync_period={c.target_sync_period} exceeds target_update_period="
-            f"{c.target_update_period}: i-QN re-syncs its targets (D) between rolling steps "
-            "(T), so D <= T.",
-        )
-        _check(not c.double_q, "double_q: i-QN bootstraps with the max; drop --double-q.")
-        _check(
-            c.target_update_tau == 1.0,
-            f"target_update_tau={c.target_update_tau}: i-QN copies its networks; use 1.",
-        )
-    else:
-        _check(
-            c.target_update_period % c.update_period == 0,
-            f"target_update_period={c.target_update_period} must be a multiple of "
-            f"update_period={c.update_period} (targets sync after a whole number of updates).",
-        )
-    _check(c.checkpoint_every >= 0, f"checkpoint_every={c.checkpoint_every}: use 0 or more.")
-    _check(c.keep_checkpoints >= 1, f"keep_checkpoints={c.keep_checkpoints}: keep at least 1.")
+    check(c.checkpoint_every >= 0, f"checkpoint_every={c.checkpoint_every}: use 0 or more.")
+    check(c.keep_checkpoints >= 1, f"keep_checkpoints={c.keep_checkpoints}: keep at least 1.")
     available = len(jax.local_devices())
-    _check(
+    check(
         0 <= c.devices <= available,
         f"devices={c.devices}: this process sees {available} device(s); use 1..{available} "
         "or 0 for all.",
     )
     num_devices = c.devices or available
     num_members = len(c.members())
-    _check(
+    check(
         num_members % num_devices == 0,
         f"seeds={c.seeds}"
         + (f" ({num_members} agents with the sweep)" if c.sweep else "")
         + f" cannot be split evenly over {num_devices} devices: use a multiple of "
         f"{num_devices}, or --devices with a divisor of {num_members}.",
     )
-    _check(c.eval_episodes >= 0, f"eval_episodes={c.eval_episodes}: use 0 or more.")
+    check(c.eval_episodes >= 0, f"eval_episodes={c.eval_episodes}: use 0 or more.")
     for name in ("epsilon_start", "epsilon_end", "eval_epsilon"):
         value = getattr(c, name)
-        _check(0.0 <= value <= 1.0, f"{name}={value}: an exploration rate lies in [0, 1].")
-    _check(c.epsilon_decay_steps >= 0, f"epsilon_decay_steps={c.epsilon_decay_steps} < 0.")
+        check(0.0 <= value <= 1.0, f"{name}={value}: an exploration rate lies in [0, 1].")
+    check(c.epsilon_decay_steps >= 0, f"epsilon_decay_steps={c.epsilon_decay_steps} < 0.")
     for gamma in (c.gamma, *c.sweep_gamma):
-        _check(0.0 <= gamma <= 1.0, f"gamma={gamma}: a discount lies in [0, 1].")
-    _check(c.n_step >= 1, f"n_step={c.n_step}: use at least 1.")
+        check(0.0 <= gamma <= 1.0, f"gamma={gamma}: a discount lies in [0, 1].")
+    check(c.n_step >= 1, f"n_step={c.n_step}: use at least 1.")
     for learning_rate in (c.learning_rate, *c.sweep_learning_rate):
-        _check(
+        check(
             learning_rate > 0 and math.isfinite(learning_rate),
             f"learning_rate={learning_rate}: must be a positive number.",
         )
-    _check(c.optimizer_eps >= 0, f"optimizer_eps={c.optimizer_eps} < 0.")
-    _check(c.max_grad_norm >= 0, f"max_grad_norm={c.max_grad_norm}: use 0 (off) or more.")
-    _check(c.huber_delta > 0, f"huber_delta={c.huber_delta}: must be positive.")
+    check(c.optimizer_eps >= 0, f"optimizer_eps={c.optimizer_eps} < 0.")
+    check(c.max_grad_norm >= 0, f"max_grad_norm={c.max_grad_norm}: use 0 (off) or more.")
+    check(c.huber_delta > 0, f"huber_delta={c.huber_delta}: must be positive.")
     if c.value_representation != "scalar":
-        _check(
+        check(
             c.v_min < c.v_max,
             f"v_min={c.v_min} must be below v_max={c.v_max}: the support is [v_min, v_max].",
         )
-        _check(
+        check(
             c.num_atoms >= 2,
             f"num_atoms={c.num_atoms}: a categorical critic needs at least 2 atoms or bins.",
         )
-        _check(
+        check(
             c.sigma_ratio > 0,
             f"sigma_ratio={c.sigma_ratio}: the HL-Gauss sigma must be positive (0.75 is the "
             "recommended ratio to the bin width).",
         )
-    _check(
+    check(
         0.0 < c.target_update_tau <= 1.0,
         f"target_update_tau={c.target_update_tau}: must lie in (0, 1].",
     )
-    _check(c.replay_capacity > 0, f"replay_capacity={c.replay_capacity}: must be positive.")
-    _check(
+    check(c.replay_capacity > 0, f"replay_capacity={c.replay_capacity}: must be positive.")
+    check(
         c.replay_capacity % c.envs_per_seed == 0,
         f"replay_capacity={c.replay_capacity} must be a multiple of envs_per_seed="
         f"{c.envs_per_seed} (each environment owns an equal share of the buffer).",
     )
-    _check(c.batch_size >= 1, f"batch_size={c.batch_size}: use at least 1.")
-    _check(c.learning_starts >= 0, f"learning_starts={c.learning_starts} < 0.")
-    _check(
+    check(c.batch_size >= 1, f"batch_size={c.batch_size}: use at least 1.")
+    check(c.learning_starts >= 0, f"learning_starts={c.learning_starts} < 0.")
+    check(
         c.batch_size <= c.learning_starts,
         f"batch_size={c.batch_size} is larger than learning_starts={c.learning_starts}: the "
         "first batch would be drawn from fewer transitions than it holds. Raise "
         "learning_starts or lower batch_size.",
     )
-    _check(
+    check(
         c.learning_starts < c.replay_capacity,
         f"learning_starts={c.learning_starts} must be below replay_capacity={c.replay_capacity}.",
     )
     spec = env_spec(c.env, c.seeds, c.envs_per_seed, c.atari_protocol)
-    if c.agent == "td3":
-        _check(
+    family = FAMILIES[c.agent]
+    continuous = [name for name, f in FAMILIES.items() if f.actions == "continuous"]
+    discrete = [name for name, f in FAMILIES.items() if f.actions == "discrete"]
+    if family.actions == "continuous":
+        check(
             spec.num_actions is None,
-            f"{c.env} has discrete actions; TD3 needs a continuous action space (e.g. "
-            "HalfCheetah-v4 or InvertedPendulum-v4), or use --agent dqn.",
+            f"{c.env} has discrete actions; {family.label} needs a continuous action space "
+            "(e.g. HalfCheetah-v4 or InvertedPendulum-v4), or use --agent "
+            f"{' or '.join(discrete)}.",
         )
-        bounded = np.all(np.isfinite(spec.action_low)) and np.all(np.isfinite(spec.action_high))
-        _check(
-            bounded and np.all(spec.action_low < spec.action_high),
-            f"{c.env}'s action bounds [{spec.action_low}, {spec.action_high}] are not finite "
-            "with low < high in every dimension; TD3 needs a bounded action space.",
-        )
-        _check(c.policy_delay >= 1, f"policy_delay={c.policy_delay}: use 1 or more.")
-        for name in ("target_noise", "target_noise_clip", "exploration_noise"):
-            value = getattr(c, name)
-            _check(value >= 0 and math.isfinite(value), f"{name}={value}: use a number >= 0.")
     else:
-        _check(
+        check(
             spec.num_actions is not None,
             f"{c.env} has a continuous action space; {c.agent} needs discrete actions "
-            "(pick a discrete task, e.g. CartPole-v1 or an Atari game, or use --agent td3).",
+            "(pick a discrete task, e.g. CartPole-v1 or an Atari game, or use --agent "
+            f"{' or '.join(continuous)}).",
         )
+    family.check(c, spec)
     if suite == "atari":
-        _check(
+        check(
             c.network == "nature_cnn",
             f"network={c.network!r} on the pixel task {c.env}: use --network nature_cnn.",
         )
     else:
-        _check(
+        check(
             c.network == "mlp",
             f"network={c.network!r} on the vector task {c.env}: use --network mlp.",
         )
-        _check(all(h > 0 for h in c.mlp_hidden), f"mlp_hidden={c.mlp_hidden}: sizes > 0.")
+        check(all(h > 0 for h in c.mlp_hidden), f"mlp_hidden={c.mlp_hidden}: sizes > 0.")
     if c.value_representation != "scalar":
         _warn_if_support_too_narrow(c, suite, spec)
     return spec

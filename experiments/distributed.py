@@ -24,6 +24,7 @@ from jax._src import distributed as jax_distributed  # the job's state: JAX has 
 
 from experiments.checkpoint import nan_to_none, none_to_nan
 from experiments.config import Config, ConfigError, check_launch, validate
+from experiments.errors import check
 from experiments.logger import CONFIG_FILE, check_run_dir, process_dir, run_record
 from experiments.runner import RunResult, summarise, train
 
@@ -101,12 +102,12 @@ def train_distributed(config: Config, preset: str = "custom") -> RunResult:
     started = _started_processes(run_dir, config)
     if started and config.process_id >= 0:  # a process of a started run resumes alone
         index, count = config.process_id, started
-        _check(index < count, f"process_id={index}: {run_dir} has processes 0..{count - 1}.")
+        check(index < count, f"process_id={index}: {run_dir} has processes 0..{count - 1}.")
     else:
         index, count = join(config)
     share = process_share(config, index, count)
     spec = validate(share)
-    _check(
+    check(
         jax.process_count() == 1,
         f"JAX's {jax.default_backend()} backend joined {jax.process_count()} processes by "
         "itself (a TPU pod slice does): each process must run alone here, so that it "
@@ -143,18 +144,13 @@ def train_distributed(config: Config, preset: str = "custom") -> RunResult:
     return result
 
 
-def _check(condition: bool, message: str) -> None:
-    if not condition:
-        raise ConfigError(message)
-
-
 def _started_processes(run_dir: Path, config: Config) -> int:
     """The process count of the run in run_dir, 0 if none has started there; refuses a run
     dir that holds another run, or this run split over another number of processes."""
     if not check_run_dir(run_dir, config):
         return 0
     count = json.loads((run_dir / CONFIG_FILE).read_text()).get("processes", 0)
-    _check(
+    check(
         config.num_processes in (0, count),
         f"{run_dir} was trained by {count} processes, each holding its block of seeds; "
         f"resume it with --num-processes {count}.",

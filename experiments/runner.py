@@ -16,12 +16,11 @@ from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 from tqdm import tqdm
 
-from agents import Agent, make_dqn, make_optimizer, make_td3, representations
-from agents.iterated import make_iterated_dqn
-from agents.representations import ValueRepresentation
+from agents import Agent
 from envs import EnvSpec, StepResult, make_env
 from experiments.checkpoint import Checkpointer, nan_to_none, none_to_nan
 from experiments.config import Config, ConfigError, Member, validate
+from experiments.families import FAMILIES, build_agent
 from experiments.logger import (
     CONFIG_FILE,
     RunLogger,
@@ -31,8 +30,6 @@ from experiments.logger import (
     run_record,
 )
 from experiments.replay import Replay, ReplayState, stack_frames
-from networks import MLP, Actor, NatureCNN, QNetwork, TwinCritic
-from networks.ensemble import QEnsemble
 
 SEED_AXIS = "seeds"
 _EVAL_STREAM = 1  # key and environment-seed stream of evaluation (training uses 0)
@@ -53,96 +50,6 @@ class SeedState(NamedTuple):
     metric_sums: dict[str, jax.Array]  # the agent's update metrics summed since the last log
     num_updates: jax.Array
     nonfinite_step: jax.Array  # first agent step with a non-finite loss, -1 if none
-
-
-def make_representation(config: Config) -> ValueRepresentation:
-    """The value representation a config names."""
-    c = config
-    if c.value_representation == "scalar":
-        return representations.scalar(c.loss, c.huber_delta)
-    if c.value_representation == "c51":
-        return representations.c51(c.v_min, c.v_max, c.num_atoms)
-    if c.value_representation == "hl_gauss":
-        return representations.hl_gauss(c.v_min, c.v_max, c.num_atoms, c.sigma_ratio)
-    return representations.two_hot(c.v_min, c.v_max, c.num_atoms)
-
-
-def epsilon_schedule(config: Config) -> optax.Schedule:
-    """Training exploration rate by agent step: 1 (uniform actions) before learning starts,
-    then a linear decay from epsilon_start to epsilon_end over epsilon_decay_steps."""
-    c = config
-    decay = optax.linear_schedule(
-        c.epsilon_start, c.epsilon_end, max(c.epsilon_decay_steps, 1), c.learning_starts
-    )
-    return lambda step: jnp.where(step < c.learning_starts, 1.0, decay(step))
-
-
-def make_optimizer_for(config: Config) -> optax.GradientTransformation:
-    """The config's optimiser, with the learning rate in its state (`inject_hyperparams`) so
-    that a sweep can set it per agent."""
-    return optax.inject_hyperparams(
-        make_optimizer, static_args=("name", "rmsprop_decay", "max_grad_norm")
-    )(
-        name=config.optimizer,
-        learning_rate=config.learning_rate,
-        eps=config.optimizer_eps,
-        rmsprop_decay=config.rmsprop_decay,
-        max_grad_norm=config.max_grad_norm or None,
-    )
-
-
-def make_agent(config: Config, spec: EnvSpec) -> Agent:
-    """The agent of a config: DQN or the i-QN chain (network, optimiser, value
-    representation, target rule), or TD3."""
-    representation = make_representation(config)
-    optimizer = make_optimizer_for(config)
-    if config.agent == "td3":
-        low, high = spec.action_low, spec.action_high
-        return make_td3(
-            Actor(low, high, config.mlp_hidden),
-            TwinCritic(config.mlp_hidden, representation.num_outputs),
-            optimizer,
-            make_optimizer_for(config),
-            low,
-            high,
-            representation,
-            policy_delay=config.policy_delay,
-            tau=config.target_update_tau,
-            target_noise=config.target_noise,
-            target_noise_clip=config.target_noise_clip,
-            exploration_noise=config.exploration_noise,
-            start_steps=config.learning_starts,
-        )
-    torso = MLP(config.mlp_hidden) if config.network == "mlp" else NatureCNN(config.cnn_padding)
-    epsilon = epsilon_schedule(config)
-    if config.agent == "iterated":
-        ensemble = QEnsemble(
-            torso,
-            config.num_networks,
-            spec.num_actions,
-            representation.num_outputs,
-            config.shared_torso,
-        )
-        return make_iterated_dqn(
-            ensemble,
-            optimizer,
-            representation,
-            steps_per_update=config.update_period,
-            target_sync_period=config.target_sync_period,
-            rolling_period=config.target_update_period,
-            epsilon=epsilon,
-            eval_epsilon=config.eval_epsilon,
-        )
-    return make_dqn(
-        QNetwork(torso, spec.num_actions, representation.num_outputs),
-        optimizer,
-        representation,
-        double_q=config.double_q,
-        target_update_period=config.target_update_period // config.update_period,
-        target_update_tau=config.target_update_tau,
-        epsilon=epsilon,
-        eval_epsilon=config.eval_epsilon,
-    )
 
 
 def make_replay(config: Config, spec: EnvSpec) -> Replay:
@@ -230,7 +137,7 @@ class Trainer:
         return cls(
             config,
             spec,
-            make_agent(config, spec),
+            build_agent(config, spec),
             make_replay(config, spec),
             seed_axis_mode(config),
             seed_mesh(config),
@@ -400,9 +307,11 @@ class Trainer:
         steps_after = agent_step + c.envs_per_seed
         return steps_after >= c.learning_starts and (loop_index + 1) % loop_every == 0
 
-    def epsilon(self, agent_step: int) -> float:
-        """The training exploration rate at an agent step, for the logs."""
-        return float(epsilon_schedule(self.config)(agent_step))
+    def epsilon(self, agent_step: int) -> float | None:
+        """The training exploration rate at an agent step, for the logs; None for a family
+        that explores otherwise."""
+        exploration = FAMILIES[self.config.agent].exploration
+        return None if exploration is None else float(exploration(self.config)(agent_step))
 
 
 def _set_learning_rate(agent_state: Any, learning_rate: jax.Array) -> None:
@@ -625,8 +534,9 @@ def _log_iteration(
     for seed_index, returns in enumerate(episode_returns):
         if returns:
             logger.write(seed_index, step, "train_return", float(np.mean(returns)))
-    if c.agent != "td3":
-        logger.write_all(step, "epsilon", [trainer.epsilon(step - 1)] * num_members)
+    epsilon = trainer.epsilon(step - 1)
+    if epsilon is not None:
+        logger.write_all(step, "epsilon", [epsilon] * num_members)
     env_steps_per_s = c.iteration_steps * num_members / elapsed
     logger.write_all(step, "env_steps_per_s", [env_steps_per_s] * num_members)
     logger.write_all(step, "updates_per_s", [updates / elapsed] * num_members)

@@ -11,12 +11,17 @@ from collections.abc import Sequence
 import tyro
 
 from experiments.config import Config, ConfigError
+from experiments.families import FAMILIES
 from experiments.presets import DEFAULT_PRESET, PRESETS, get_preset
 
 
 def _description() -> str:
     lines = ["Train value-based agents on envpool, many seeds in one program.", "", "Presets:"]
     lines += [f"  {name}: {preset.description}" for name, preset in PRESETS.items()]
+    lines += ["", "Agents (--agent NAME), with the fields only some agents read:"]
+    for name, family in FAMILIES.items():
+        fields = ", ".join("--" + field.replace("_", "-") for field in family.fields)
+        lines += [f"  {name} ({family.label}): {family.summary}. Reads {fields}."]
     lines += ["", f"Pick one with --preset NAME (default {DEFAULT_PRESET}), then override fields."]
     return "\n".join(lines)
 

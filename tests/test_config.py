@@ -22,7 +22,7 @@ def no_compile(monkeypatch):
     def forbidden(*args, **kwargs):
         raise AssertionError("the agent was built before the bad input was reported")
 
-    monkeypatch.setattr(runner, "make_agent", forbidden)
+    monkeypatch.setattr(runner, "build_agent", forbidden)
 
 
 @pytest.mark.parametrize("name", list(PRESETS))

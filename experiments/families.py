@@ -1,0 +1,234 @@
+"""The agent families the runner can train, one registry entry each (DESIGN principle 12).
+
+An entry says what the runner and the CLI need from a family: the config fields only some
+families read, the checks of those fields (run before compiling), whether it acts in a
+discrete or continuous action space, its exploration schedule for the logs, and the builder
+from (config, env spec) to an `Agent`. The runner and the generic validation never name an
+agent: adding one is its file in agents/, an entry here, presets and tests.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Literal, NamedTuple
+
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from agents import Agent, make_dqn, make_optimizer, make_td3, representations
+from agents.iterated import make_iterated_dqn
+from agents.representations import ValueRepresentation
+from envs import EnvSpec
+from experiments.errors import check
+from networks import MLP, Actor, NatureCNN, QNetwork, TwinCritic
+from networks.ensemble import QEnsemble
+
+if TYPE_CHECKING:  # the config module imports this registry
+    from experiments.config import Config
+
+
+class Family(NamedTuple):
+    """What the runner needs from one agent family."""
+
+    label: str  # the name in messages and --help, e.g. "i-QN"
+    summary: str  # one line for --help
+    actions: Literal["discrete", "continuous"]
+    fields: tuple[str, ...]  # the config fields this family reads and not every family does
+    check: Callable[[Config, EnvSpec], None]  # raises ConfigError, before compiling
+    build: Callable[[Config, EnvSpec], Agent]
+    exploration: Callable[[Config], optax.Schedule] | None  # logged as "epsilon"
+
+
+def make_representation(config: Config) -> ValueRepresentation:
+    """The value representation a config names."""
+    c = config
+    if c.value_representation == "scalar":
+        return representations.scalar(c.loss, c.huber_delta)
+    if c.value_representation == "c51":
+        return representations.c51(c.v_min, c.v_max, c.num_atoms)
+    if c.value_representation == "hl_gauss":
+        return representations.hl_gauss(c.v_min, c.v_max, c.num_atoms, c.sigma_ratio)
+    return representations.two_hot(c.v_min, c.v_max, c.num_atoms)
+
+
+def epsilon_schedule(config: Config) -> optax.Schedule:
+    """Training exploration rate by agent step: 1 (uniform actions) before learning starts,
+    then a linear decay from epsilon_start to epsilon_end over epsilon_decay_steps."""
+    c = config
+    decay = optax.linear_schedule(
+        c.epsilon_start, c.epsilon_end, max(c.epsilon_decay_steps, 1), c.learning_starts
+    )
+    return lambda step: jnp.where(step < c.learning_starts, 1.0, decay(step))
+
+
+def make_optimizer_for(config: Config) -> optax.GradientTransformation:
+    """The config's optimiser, with the learning rate in its state (`inject_hyperparams`) so
+    that a sweep can set it per agent."""
+    return optax.inject_hyperparams(
+        make_optimizer, static_args=("name", "rmsprop_decay", "max_grad_norm")
+    )(
+        name=config.optimizer,
+        learning_rate=config.learning_rate,
+        eps=config.optimizer_eps,
+        rmsprop_decay=config.rmsprop_decay,
+        max_grad_norm=config.max_grad_norm or None,
+    )
+
+
+def _torso(config: Config) -> MLP | NatureCNN:
+    return MLP(config.mlp_hidden) if config.network == "mlp" else NatureCNN(config.cnn_padding)
+
+
+# DQN -----------------------------------------------------------------------------------
+
+
+def _check_dqn(config: Config, spec: EnvSpec) -> None:
+    c = config
+    check(
+        c.target_update_period % c.update_period == 0,
+        f"target_update_period={c.target_update_period} must be a multiple of "
+        f"update_period={c.update_period} (targets sync after a whole number of updates).",
+    )
+
+
+def _build_dqn(config: Config, spec: EnvSpec) -> Agent:
+    c = config
+    representation = make_representation(c)
+    return make_dqn(
+        QNetwork(_torso(c), spec.num_actions, representation.num_outputs),
+        make_optimizer_for(c),
+        representation,
+        double_q=c.double_q,
+        target_update_period=c.target_update_period // c.update_period,
+        target_update_tau=c.target_update_tau,
+        epsilon=epsilon_schedule(c),
+        eval_epsilon=c.eval_epsilon,
+    )
+
+
+# i-QN ----------------------------------------------------------------------------------
+
+
+def _check_iterated(config: Config, spec: EnvSpec) -> None:
+    c = config
+    check(c.num_networks >= 1, f"num_networks={c.num_networks}: i-QN needs K >= 1.")
+    check(
+        c.target_sync_period > 0,
+        f"target_sync_period={c.target_sync_period}: D must be positive.",
+    )
+    check(
+        c.target_sync_period <= c.target_update_period,
+        f"target_sync_period={c.target_sync_period} exceeds target_update_period="
+        f"{c.target_update_period}: i-QN re-syncs its targets (D) between rolling steps "
+        "(T), so D <= T.",
+    )
+    check(not c.double_q, "double_q: i-QN bootstraps with the max; drop --double-q.")
+    check(
+        c.target_update_tau == 1.0,
+        f"target_update_tau={c.target_update_tau}: i-QN copies its networks; use 1.",
+    )
+
+
+def _build_iterated(config: Config, spec: EnvSpec) -> Agent:
+    c = config
+    representation = make_representation(c)
+    ensemble = QEnsemble(
+        _torso(c), c.num_networks, spec.num_actions, representation.num_outputs, c.shared_torso
+    )
+    return make_iterated_dqn(
+        ensemble,
+        make_optimizer_for(c),
+        representation,
+        steps_per_update=c.update_period,
+        target_sync_period=c.target_sync_period,
+        rolling_period=c.target_update_period,
+        epsilon=epsilon_schedule(c),
+        eval_epsilon=c.eval_epsilon,
+    )
+
+
+# TD3 -----------------------------------------------------------------------------------
+
+
+def _check_td3(config: Config, spec: EnvSpec) -> None:
+    c = config
+    bounded = np.all(np.isfinite(spec.action_low)) and np.all(np.isfinite(spec.action_high))
+    check(
+        bounded and np.all(spec.action_low < spec.action_high),
+        f"{c.env}'s action bounds [{spec.action_low}, {spec.action_high}] are not finite "
+        "with low < high in every dimension; TD3 needs a bounded action space.",
+    )
+    check(c.policy_delay >= 1, f"policy_delay={c.policy_delay}: use 1 or more.")
+    for name in ("target_noise", "target_noise_clip", "exploration_noise"):
+        value = getattr(c, name)
+        check(value >= 0 and math.isfinite(value), f"{name}={value}: use a number >= 0.")
+
+
+def _build_td3(config: Config, spec: EnvSpec) -> Agent:
+    c = config
+    representation = make_representation(c)
+    low, high = spec.action_low, spec.action_high
+    return make_td3(
+        Actor(low, high, c.mlp_hidden),
+        TwinCritic(c.mlp_hidden, representation.num_outputs),
+        make_optimizer_for(c),
+        make_optimizer_for(c),
+        low,
+        high,
+        representation,
+        policy_delay=c.policy_delay,
+        tau=c.target_update_tau,
+        target_noise=c.target_noise,
+        target_noise_clip=c.target_noise_clip,
+        exploration_noise=c.exploration_noise,
+        start_steps=c.learning_starts,
+    )
+
+
+_EPSILON_FIELDS = ("epsilon_start", "epsilon_end", "epsilon_decay_steps", "eval_epsilon")
+
+FAMILIES: dict[str, Family] = {
+    "dqn": Family(
+        label="DQN",
+        summary="one online network and its target (double_q for Double DQN)",
+        actions="discrete",
+        fields=("network", "cnn_padding", "double_q", "target_update_period", *_EPSILON_FIELDS),
+        check=_check_dqn,
+        build=_build_dqn,
+        exploration=epsilon_schedule,
+    ),
+    "iterated": Family(
+        label="i-QN",
+        summary="a chain of num_networks online networks, each regressing onto the Bellman "
+        "target of the previous one",
+        actions="discrete",
+        fields=(
+            "network",
+            "cnn_padding",
+            "num_networks",
+            "shared_torso",
+            "target_sync_period",
+            "target_update_period",
+            *_EPSILON_FIELDS,
+        ),
+        check=_check_iterated,
+        build=_build_iterated,
+        exploration=epsilon_schedule,
+    ),
+    "td3": Family(
+        label="TD3",
+        summary="an actor and twin critics for continuous actions (MLPs of mlp_hidden)",
+        actions="continuous",
+        fields=("policy_delay", "target_noise", "target_noise_clip", "exploration_noise"),
+        check=_check_td3,
+        build=_build_td3,
+        exploration=None,
+    ),
+}
+
+
+def build_agent(config: Config, spec: EnvSpec) -> Agent:
+    """The agent of a config, built by its family."""
+    return FAMILIES[config.agent].build(config, spec)
