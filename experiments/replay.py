@@ -2,10 +2,14 @@
 
 One row holds one agent step of all E environments of a seed. Row k of env e carries
 obs_k (one frame), the action picked on it, and how obs_k was reached: reward_k,
-terminated_k, truncated_k, first_k (envpool's next-step autoreset). The episode of env e
-ends at row j if terminated_j or truncated_j or first_{j+1} (a cut: the runner re-created
-the environment). Frame stacks, n-step returns and episode boundaries are rebuilt at
-sample time, so acting (`stack_frames`) and learning see identical observations.
+terminated_k, truncated_k, first_k (envpool's next-step autoreset). A transition leaves row
+k unless row k+1 starts an episode (first_{k+1}: an autoreset after a termination or a
+truncation, or a cut where the runner re-created the environment). A multi-step return
+stops at a row that is terminated (no bootstrap) or truncated, or before a first row. A
+terminated row that no autoreset follows (a life loss with discount 0 while the game goes
+on) thus ends the returns that reach it and starts the transitions that leave it. Frame
+stacks, n-step returns and episode boundaries are rebuilt at sample time, so acting
+(`stack_frames`) and learning see identical observations.
 
 Everything is written for a single seed; the runner maps over seeds.
 """
@@ -202,11 +206,7 @@ class Replay:
             return (first_age_row + flat // e) % t, flat % e
 
         def is_start(row: jax.Array, env: jax.Array) -> jax.Array:
-            return ~(
-                state.terminated[row, env]
-                | state.truncated[row, env]
-                | state.first[(row + 1) % t, env]
-            )
+            return ~state.first[(row + 1) % t, env]
 
         def keep_drawing(carry: tuple[jax.Array, ...]) -> jax.Array:
             *_, ok = carry
@@ -232,8 +232,8 @@ class Replay:
             terminated[:, :n]
             | state.truncated[window[:, :n], window_env]
             | state.first[window[:, 1:], window_env]
-        )  # (B, n): episode ends at row k+j, j < n
-        # m = min(n, steps to the episode end); ends[:, 0] is False for a valid start.
+        )  # (B, n): the return stops at row k+j, j < n (ends[:, 0], about row k, is unused)
+        # m = min(n, steps to where the return stops).
         steps = 1 + jnp.sum(jnp.cumprod(~ends[:, 1:], axis=1), axis=1, dtype=jnp.int32)
         rewards = state.rewards[window[:, 1:], window_env]  # r_{k+1..k+n}, (B, n)
 
@@ -259,9 +259,8 @@ class Replay:
         )
 
     def _count_starts(self, state: ReplayState, row: jax.Array) -> jax.Array:
-        """() int32: envs whose episode does not end at `row` (needs row+1 written)."""
-        ends = state.terminated[row] | state.truncated[row] | state.first[(row + 1) % self.max_rows]
-        return jnp.sum(~ends, dtype=jnp.int32)
+        """() int32: envs with a transition leaving `row` (needs row+1 written)."""
+        return jnp.sum(~state.first[(row + 1) % self.max_rows], dtype=jnp.int32)
 
     def _stacked_obs(self, state: ReplayState, row: jax.Array, env: jax.Array) -> jax.Array:
         """(B, *obs_shape): frames of rows row-S+1..row, zeroed before the episode start."""

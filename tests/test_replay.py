@@ -28,8 +28,11 @@ def decode(frames: np.ndarray) -> np.ndarray:
     return np.sum(flat << (8 * np.arange(6)), axis=-1)
 
 
-def make_stream(seed: int, num_steps: int, num_envs: int, continuous: bool = False) -> dict:
-    """Random envpool-style stream: autoreset after flags, cuts, short episodes.
+def make_stream(
+    seed: int, num_steps: int, num_envs: int, continuous: bool = False, life_losses: bool = False
+) -> dict:
+    """Random envpool-style stream: autoreset after flags, cuts, short episodes, and with
+    `life_losses` terminations that no autoreset follows (the game goes on).
 
     Frame of (step j, env e) is encode(j * num_envs + e + 1).
     """
@@ -55,9 +58,11 @@ def make_stream(seed: int, num_steps: int, num_envs: int, continuous: bool = Fal
             else:
                 stream["reward"][j, env] = rng.normal()
                 u = rng.random()
-                stream["terminated"][j, env] = u < 0.12
+                stream["terminated"][j, env] = u < 0.12 or (life_losses and u >= 0.85)
                 stream["truncated"][j, env] = 0.12 <= u < 0.2
-            episode_ended = stream["terminated"][j, env] or stream["truncated"][j, env]
+                episode_ended = u < 0.2
+                continue
+            episode_ended = False
     return stream
 
 
@@ -66,9 +71,15 @@ def row(stream: dict, j: int) -> tuple:
     return tuple(stream[k][j] for k in keys)
 
 
-def episode_end(stream: dict, j: int, env: int) -> bool:
-    nxt = j + 1 < len(stream["first"]) and stream["first"][j + 1, env]
-    return bool(stream["terminated"][j, env] or stream["truncated"][j, env] or nxt)
+def next_is_first(stream: dict, j: int, env: int) -> bool:
+    """No transition leaves step j: step j+1 starts an episode (or is not written)."""
+    return j + 1 < len(stream["first"]) and bool(stream["first"][j + 1, env])
+
+
+def return_stops(stream: dict, j: int, env: int) -> bool:
+    """A multi-step return that reaches step j stops there."""
+    ended = stream["terminated"][j, env] or stream["truncated"][j, env]
+    return bool(ended) or next_is_first(stream, j, env)
 
 
 def valid_starts(stream: dict, written: int, rows: int, frame_stack: int, n: int) -> list:
@@ -76,12 +87,12 @@ def valid_starts(stream: dict, written: int, rows: int, frame_stack: int, n: int
     in_buffer = min(written, rows)
     oldest = written - in_buffer
     num_envs = stream["first"].shape[1]
-    # History rows k-S+1..k still in the ring, rows up to k+n written, k not an episode end.
+    # History rows k-S+1..k still in the ring, rows up to k+n written, a transition leaves k.
     return [
         (k, env)
         for k in range(oldest + frame_stack - 1, written - n)
         for env in range(num_envs)
-        if not episode_end(stream, k, env)
+        if not next_is_first(stream, k, env)
     ]
 
 
@@ -98,7 +109,7 @@ def reference_obs(stream: dict, j: int, env: int, frame_stack: int) -> np.ndarra
 
 def reference_transition(stream: dict, k: int, env: int, frame_stack: int, n: int) -> dict:
     m = 1
-    while m < n and not episode_end(stream, k + m, env):
+    while m < n and not return_stops(stream, k + m, env):
         m += 1
     rewards = stream["reward"][k + 1 : k + m + 1, env].astype(np.float64)
     terminal = stream["terminated"][k + m, env]
@@ -157,7 +168,7 @@ def check_batch(batch, stream: dict, written: int, rows: int, frame_stack: int, 
     _, distinct = np.unique(picks, return_index=True)
     for i in distinct:
         k, env, k_t, discount = step_tm1[i], env_tm1[i], step_t[i], batch.discount_t[i]
-        assert not stream["terminated"][k, env] and not stream["truncated"][k, env]
+        assert not stream["first"][k + 1, env] and not stream["truncated"][k, env]
         assert 1 <= k_t - k <= n
         assert not stream["first"][k + 1 : k_t + 1, env].any(), "crossed into a new episode"
         if stream["terminated"][k_t, env]:
@@ -165,7 +176,7 @@ def check_batch(batch, stream: dict, written: int, rows: int, frame_stack: int, 
         else:  # truncation, cut or full window: bootstrap from the final obs
             assert discount == pytest.approx(GAMMA ** (k_t - k), rel=1e-6)
         if k_t - k < n:
-            assert episode_end(stream, k_t, env)
+            assert return_stops(stream, k_t, env)
         if frame_stack > 1:  # zeros exactly before the episode start, then steps ..k
             start = max(i for i in range(k + 1) if stream["first"][i, env])
             steps = np.arange(k - frame_stack + 1, k + 1)
@@ -181,11 +192,22 @@ def check_batch(batch, stream: dict, written: int, rows: int, frame_stack: int, 
 
 
 @pytest.mark.parametrize(
-    "frame_stack,n_step,continuous", [(1, 1, False), (1, 3, True), (4, 1, False), (4, 3, False)]
+    "frame_stack,n_step,continuous,life_losses",
+    [
+        (1, 1, False, False),
+        (1, 3, True, False),
+        (4, 1, False, False),
+        (4, 3, False, False),
+        (1, 1, False, True),
+        (4, 3, False, True),
+    ],
 )
-def test_matches_brute_force_through_wraparound(frame_stack, n_step, continuous):
+def test_matches_brute_force_through_wraparound(frame_stack, n_step, continuous, life_losses):
     num_envs, rows, num_steps = 3, 20, 75
-    stream = make_stream(frame_stack * 10 + n_step, num_steps, num_envs, continuous)
+    seed = frame_stack * 10 + n_step
+    stream = make_stream(seed, num_steps, num_envs, continuous, life_losses)
+    if life_losses:
+        assert (stream["terminated"][:-1] & ~stream["first"][1:]).sum() >= 10
     replay = Replay(
         capacity=rows * num_envs,
         num_envs=num_envs,
@@ -265,6 +287,55 @@ def test_handmade_episode_boundaries():
         assert float(batch.discount_t[i]) == discount_t
         assert tuple(tm1_steps[i]) == obs_tm1
         assert tuple(t_steps[i]) == obs_t
+        seen.add(int(k))
+    assert seen == set(expected)
+
+
+def test_the_transition_after_a_life_loss_is_kept():
+    """DQN Zoo's life loss (discount 0, the game goes on, no reset): the returns that reach
+    the life-loss step stop there, and the transition that leaves it is sampled with the
+    reward of the next step. One env, S=2, n=2, gamma=1/2."""
+    # step:        0  1  2  3  4   5   6   7
+    reward = [0, 1, 2, 4, 8, 16, 32, 64]
+    terminated = [0, 0, 0, 1, 0, 0, 0, 0]  # a life lost at step 3, no autoreset after it
+    replay = Replay(
+        capacity=8,
+        num_envs=1,
+        frame_shape=FRAME_SHAPE,
+        frame_dtype=np.uint8,
+        action_shape=(),
+        action_dtype=np.int32,
+        frame_stack=2,
+        n_step=2,
+        batch_size=2000,
+    )
+    state = replay.init()
+    for j in range(8):
+        state = replay.add(
+            state,
+            encode(j + 1)[None],
+            np.array([j], np.int32),
+            np.array([reward[j]], np.float32),
+            np.array([terminated[j]], bool),
+            np.array([False]),
+            np.array([j == 0]),
+        )
+    batch = jax.jit(replay.sample)(state, jax.random.key(0), 0.5)
+    expected = {  # start k: (reward_t, discount_t, obs_t steps)
+        1: (2 + 4 / 2, 0.0, (2, 3)),  # reaches the life loss: no bootstrap
+        2: (4, 0.0, (2, 3)),
+        3: (8 + 16 / 2, 0.25, (4, 5)),  # leaves the life loss, its stack unbroken
+        4: (16 + 32 / 2, 0.25, (5, 6)),
+        5: (32 + 64 / 2, 0.25, (6, 7)),
+    }
+    assert int(state.num_valid) == len(expected)
+    t_steps = decode(np.moveaxis(np.asarray(batch.obs_t), -1, 1)) - 1
+    tm1_steps = decode(np.moveaxis(np.asarray(batch.obs_tm1), -1, 1)) - 1
+    seen = set()
+    for i, k in enumerate(np.asarray(batch.action_tm1)):
+        reward_t, discount_t, obs_t = expected[int(k)]
+        assert (float(batch.reward_t[i]), float(batch.discount_t[i])) == (reward_t, discount_t)
+        assert tuple(t_steps[i]) == obs_t and tuple(tm1_steps[i]) == (k - 1, k)
         seen.add(int(k))
     assert seen == set(expected)
 
