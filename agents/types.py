@@ -18,7 +18,7 @@ class Transition(NamedTuple):
 
     obs_tm1: jax.Array  # (B, *obs_shape), obs_shape includes the frame stack
     action_tm1: jax.Array  # (B,) int32 for discrete actions, (B, action_dim) otherwise
-    reward_t: jax.Array  # (B,) float32
+    reward_t: jax.Array  # (B,) float32, or (B, N) for a reward vector of N sources
     discount_t: jax.Array  # (B,) float32
     obs_t: jax.Array  # (B, *obs_shape)
 

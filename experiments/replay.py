@@ -29,7 +29,7 @@ class ReplayState(NamedTuple):
 
     frames: jax.Array  # (T, E, *frame_shape) frame_dtype
     actions: jax.Array  # (T, E, *action_shape) action_dtype
-    rewards: jax.Array  # (T, E) float32
+    rewards: jax.Array  # (T, E, *reward_shape) float32: () or (N,) for N reward sources
     terminated: jax.Array  # (T, E) bool
     truncated: jax.Array  # (T, E) bool
     first: jax.Array  # (T, E) bool
@@ -64,7 +64,8 @@ class Replay:
     """Static description of a per-seed replay; its methods are pure and jit/vmap-safe.
 
     capacity is the number of transitions per seed, stored as T = capacity // num_envs
-    rows of num_envs environments.
+    rows of num_envs environments. reward_shape is () for a scalar reward, (N,) for a
+    reward vector of N sources (n-step sums are folded per source).
     """
 
     capacity: int
@@ -76,10 +77,11 @@ class Replay:
     frame_stack: int = 1
     n_step: int = 1
     batch_size: int = 32
+    reward_shape: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "frame_shape", tuple(self.frame_shape))
-        object.__setattr__(self, "action_shape", tuple(self.action_shape))
+        for name in ("frame_shape", "action_shape", "reward_shape"):
+            object.__setattr__(self, name, tuple(getattr(self, name)))
         if self.num_envs < 1:
             raise ValueError(f"num_envs={self.num_envs}: use at least 1 environment per seed")
         if self.capacity <= 0:
@@ -122,7 +124,7 @@ class Replay:
         return ReplayState(
             frames=jnp.zeros(rows + self.frame_shape, self.frame_dtype),
             actions=jnp.zeros(rows + self.action_shape, self.action_dtype),
-            rewards=jnp.zeros(rows, jnp.float32),
+            rewards=jnp.zeros(rows + self.reward_shape, jnp.float32),
             terminated=jnp.zeros(rows, bool),
             truncated=jnp.zeros(rows, bool),
             first=jnp.zeros(rows, bool),
@@ -146,7 +148,8 @@ class Replay:
         truncated: jax.Array,
         first: jax.Array,
     ) -> ReplayState:
-        """Writes one row: frame (E, *frame_shape), action (E, *action_shape), the rest (E,).
+        """Writes one row: frame (E, *frame_shape), action (E, *action_shape), reward
+        (E, *reward_shape), the flags (E,).
 
         reward/terminated/truncated/first describe how `frame` was reached; `action` was
         picked on it.
@@ -155,7 +158,7 @@ class Replay:
         expected = {
             "frame": (frame, (e, *self.frame_shape)),
             "action": (action, (e, *self.action_shape)),
-            "reward": (reward, (e,)),
+            "reward": (reward, (e, *self.reward_shape)),
             "terminated": (terminated, (e,)),
             "truncated": (truncated, (e,)),
             "first": (first, (e,)),
@@ -235,14 +238,16 @@ class Replay:
         )  # (B, n): the return stops at row k+j, j < n (ends[:, 0], about row k, is unused)
         # m = min(n, steps to where the return stops).
         steps = 1 + jnp.sum(jnp.cumprod(~ends[:, 1:], axis=1), axis=1, dtype=jnp.int32)
-        rewards = state.rewards[window[:, 1:], window_env]  # r_{k+1..k+n}, (B, n)
+        rewards = state.rewards[window[:, 1:], window_env]  # r_{k+1..k+n}, (B, n, *reward)
 
         gamma = jnp.asarray(gamma, jnp.float32)
-        reward_t = jnp.zeros((b,), jnp.float32)
+        per_source = (slice(None),) + (None,) * len(self.reward_shape)  # (B,) -> (B, 1...)
+        reward_t = jnp.zeros((b, *self.reward_shape), jnp.float32)
         discount = jnp.ones((b,), jnp.float32)
         for i in range(n):
             inside = i < steps
-            reward_t = reward_t + jnp.where(inside, discount * rewards[:, i], 0.0)
+            weighted = discount[per_source] * rewards[:, i]
+            reward_t = reward_t + jnp.where(inside[per_source], weighted, 0.0)
             discount = jnp.where(inside, discount * gamma, discount)
         terminal = jnp.take_along_axis(terminated, steps[:, None], axis=1)[:, 0]
 

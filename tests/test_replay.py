@@ -1,5 +1,7 @@
 """Replay against a brute-force NumPy reference built from the full per-env history."""
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -29,10 +31,16 @@ def decode(frames: np.ndarray) -> np.ndarray:
 
 
 def make_stream(
-    seed: int, num_steps: int, num_envs: int, continuous: bool = False, life_losses: bool = False
+    seed: int,
+    num_steps: int,
+    num_envs: int,
+    continuous: bool = False,
+    life_losses: bool = False,
+    reward_shape: tuple[int, ...] = (),
 ) -> dict:
-    """Random envpool-style stream: autoreset after flags, cuts, short episodes, and with
-    `life_losses` terminations that no autoreset follows (the game goes on).
+    """Random envpool-style stream: autoreset after flags, cuts, short episodes, with
+    `life_losses` terminations that no autoreset follows (the game goes on), and rewards of
+    `reward_shape` (a vector of reward sources).
 
     Frame of (step j, env e) is encode(j * num_envs + e + 1).
     """
@@ -45,7 +53,7 @@ def make_stream(
             if continuous
             else rng.integers(0, 5, size=(n, e)).astype(np.int32)
         ),
-        "reward": np.zeros((n, e), np.float32),
+        "reward": np.zeros((n, e, *reward_shape), np.float32),
         "terminated": np.zeros((n, e), bool),
         "truncated": np.zeros((n, e), bool),
         "first": np.zeros((n, e), bool),
@@ -56,7 +64,7 @@ def make_stream(
             if episode_ended or rng.random() < 0.06:  # autoreset step, or a cut
                 stream["first"][j, env] = True
             else:
-                stream["reward"][j, env] = rng.normal()
+                stream["reward"][j, env] = rng.normal(size=reward_shape)
                 u = rng.random()
                 stream["terminated"][j, env] = u < 0.12 or (life_losses and u >= 0.85)
                 stream["truncated"][j, env] = 0.12 <= u < 0.2
@@ -116,7 +124,7 @@ def reference_transition(stream: dict, k: int, env: int, frame_stack: int, n: in
     return {
         "obs_tm1": reference_obs(stream, k, env, frame_stack),
         "action_tm1": stream["action"][k, env],
-        "reward_t": float(np.sum(rewards * GAMMA ** np.arange(m))),
+        "reward_t": np.tensordot(GAMMA ** np.arange(m), rewards, axes=1),  # per source
         "discount_t": 0.0 if terminal else GAMMA**m,
         "obs_t": reference_obs(stream, k + m, env, frame_stack),
         "m": m,
@@ -192,20 +200,25 @@ def check_batch(batch, stream: dict, written: int, rows: int, frame_stack: int, 
 
 
 @pytest.mark.parametrize(
-    "frame_stack,n_step,continuous,life_losses",
+    "frame_stack,n_step,continuous,life_losses,reward_shape",
     [
-        (1, 1, False, False),
-        (1, 3, True, False),
-        (4, 1, False, False),
-        (4, 3, False, False),
-        (1, 1, False, True),
-        (4, 3, False, True),
+        (1, 1, False, False, ()),
+        (1, 3, True, False, ()),
+        (4, 1, False, False, ()),
+        (4, 3, False, False, ()),
+        (1, 1, False, True, ()),
+        (4, 3, False, True, ()),
+        (1, 3, False, True, (1,)),
+        (4, 3, False, False, (3,)),
+        (1, 2, True, True, (4,)),
     ],
 )
-def test_matches_brute_force_through_wraparound(frame_stack, n_step, continuous, life_losses):
+def test_matches_brute_force_through_wraparound(
+    frame_stack, n_step, continuous, life_losses, reward_shape
+):
     num_envs, rows, num_steps = 3, 20, 75
     seed = frame_stack * 10 + n_step
-    stream = make_stream(seed, num_steps, num_envs, continuous, life_losses)
+    stream = make_stream(seed, num_steps, num_envs, continuous, life_losses, reward_shape)
     if life_losses:
         assert (stream["terminated"][:-1] & ~stream["first"][1:]).sum() >= 10
     replay = Replay(
@@ -218,6 +231,7 @@ def test_matches_brute_force_through_wraparound(frame_stack, n_step, continuous,
         frame_stack=frame_stack,
         n_step=n_step,
         batch_size=4000,
+        reward_shape=reward_shape,
     )
     add, sample = jax.jit(replay.add), jax.jit(replay.sample)
     state = replay.init()
@@ -442,6 +456,9 @@ def test_bytes_per_seed():
         frame_stack=4,
     )
     assert 1_000_000 * 7056 <= atari.bytes_per_seed() <= 1.01 * 1_000_000 * 7056
+    # A reward vector of 4 sources adds 3 floats per stored step; frames are still stored once.
+    four_sources = dataclasses.replace(atari, reward_shape=(4,))
+    assert four_sources.bytes_per_seed() - atari.bytes_per_seed() == 1_000_000 * 3 * 4
 
 
 @pytest.mark.parametrize(
