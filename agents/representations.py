@@ -7,7 +7,9 @@ written once over this interface, so swapping MSE for C51 or HL-Gauss is one arg
 
 Members: scalar (squared or Huber TD loss), C51 (categorical, distributional target
 projected onto the atoms), HL-Gauss and two-hot (categorical head trained on a scalar target
-turned into a distribution). Losses are unbatched, in the rlax convention.
+turned into a distribution), particles (MD3QN's joint return in R^N, and MMDQN's with N = 1,
+trained with a squared MMD; a reward vector r_t of N sources). Losses are unbatched, in the
+rlax convention.
 """
 
 import functools
@@ -239,6 +241,35 @@ def two_hot(v_min: float = -10.0, v_max: float = 10.0, num_atoms: int = 51) -> V
         )
 
     return _categorical("two_hot", support, target_probs)
+
+
+def particles(
+    num_particles: int, num_sources: int = 1, kernel: losses.MixtureKernel = losses.MD3QN_KERNEL
+) -> ValueRepresentation:
+    """MD3QN's joint return (MMDQN's with one source): M deterministic particles in R^N per
+    action, outputs (M * N) read row-major as (M, N). Q is the mean over particles and
+    sources (the paper's; N times E sum_n Z_n, so the greedy action is the same). The target
+    particles are r + discount z_t (r of shape (N,), or () with one source) and the loss is
+    their clamped squared MMD under `kernel`."""
+    if num_particles < 2:
+        raise ValueError(f"num_particles={num_particles}: a particle critic needs M >= 2.")
+    if num_sources < 1:
+        raise ValueError(f"num_sources={num_sources}: use 1 or more reward sources.")
+    if not all(b > 0 for b in kernel.bandwidths):
+        raise ValueError(f"kernel bandwidths {kernel.bandwidths} must all be positive.")
+    shape = (num_particles, num_sources)
+
+    def q_values(outputs: jax.Array) -> jax.Array:
+        return jnp.mean(outputs, axis=-1)
+
+    def loss_fn(out_tm1, out_t, r_t, discount_t):
+        chex.assert_shape([out_tm1, out_t], (num_particles * num_sources,))
+        chex.assert_rank(discount_t, 0)
+        r_t = jnp.broadcast_to(r_t, (num_sources,))  # a scalar reward for one source
+        target = r_t + discount_t * out_t.reshape(shape)
+        return losses.squared_mmd(out_tm1.reshape(shape), target, kernel)
+
+    return ValueRepresentation("particles", num_particles * num_sources, q_values, loss_fn)
 
 
 REPRESENTATIONS = ("scalar", "c51", "hl_gauss", "two_hot")

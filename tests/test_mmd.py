@@ -1,4 +1,5 @@
-"""The squared MMD of MD3QN and MMDQN against a plain NumPy brute force over all pairs."""
+"""The squared MMD of MD3QN and MMDQN, and the particle value representation built on it,
+against a plain NumPy brute force over all pairs."""
 
 import math
 
@@ -7,6 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from agents import representations
 from agents.losses import MD3QN_KERNEL, MMDQN_KERNEL, kernel_matrix, squared_mmd
 
 
@@ -83,3 +85,33 @@ def test_gradients_reach_the_predictions_only():
         down[i, n] -= eps
         slope = brute_force_mmd(up, y64, md3qn_kernel) - brute_force_mmd(down, y64, md3qn_kernel)
         np.testing.assert_allclose(grad_z[i, n], slope / (2 * eps), rtol=2e-3, atol=1e-5)
+
+
+@pytest.mark.parametrize("num_sources", [1, 2, 4])
+def test_particle_representation_targets_and_q(num_sources):
+    """Outputs (M * N) are (M, N) particles, Q their mean, the loss the MMD^2 between them
+    and r + discount z_t (brute force), with a reward vector or, for one source, a scalar."""
+    m = 5
+    representation = representations.particles(m, num_sources)
+    rng = np.random.default_rng(num_sources)
+    out_tm1, out_t = rng.normal(size=(2, m * num_sources)).astype(np.float32)
+    r_t = rng.normal(size=num_sources).astype(np.float32)
+    reward = r_t[0] if num_sources == 1 else r_t
+    discount = np.float32(0.9)
+    z = out_tm1.reshape(m, num_sources).astype(np.float64)
+    y = r_t + 0.9 * out_t.reshape(m, num_sources).astype(np.float64)
+    expected = brute_force_mmd(z, y, md3qn_kernel)
+    np.testing.assert_allclose(
+        representation.loss(out_tm1, out_t, reward, discount), expected, rtol=1e-4, atol=1e-6
+    )
+    outputs = rng.normal(size=(3, 2, m * num_sources)).astype(np.float32)  # (..., A, M * N)
+    np.testing.assert_allclose(
+        representation.q_values(outputs), outputs.reshape(3, 2, -1).mean(-1), rtol=1e-6
+    )
+
+
+def test_particle_representation_refuses_bad_settings():
+    with pytest.raises(ValueError, match="M >= 2"):
+        representations.particles(1, 2)
+    with pytest.raises(ValueError, match="positive"):
+        representations.particles(4, 2, MMDQN_KERNEL._replace(bandwidths=(1.0, 0.0)))
