@@ -251,26 +251,22 @@ def test_matches_brute_force_through_wraparound(
     assert checked >= 4
 
 
-def test_handmade_episode_boundaries():
-    """One env, S=2, n=3, gamma=1/2: termination, autoreset, truncation and a cut."""
-    # step:        0  1  2  3  4  5  6   7  8   9  10  11   12   13
-    reward = [0, 1, 2, 4, 0, 8, 16, 0, 32, 0, 64, 128, 256, 512]
-    first = [1, 0, 0, 0, 1, 0, 0, 1, 0, 1, 0, 0, 0, 0]  # 9 is a cut: no flag at 8
-    terminated = [0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]
-    truncated = [0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0]
+def sample_handmade(reward, terminated, truncated, first, n_step: int, capacity: int):
+    """A batch of 2000 from one env (S = 2, gamma = 1/2) fed the given per-step lists;
+    step j's frame is encode(j + 1) and its action j. Returns (replay state, batch)."""
     replay = Replay(
-        capacity=16,
+        capacity=capacity,
         num_envs=1,
         frame_shape=FRAME_SHAPE,
         frame_dtype=np.uint8,
         action_shape=(),
         action_dtype=np.int32,
         frame_stack=2,
-        n_step=3,
+        n_step=n_step,
         batch_size=2000,
     )
     state = replay.init()
-    for j in range(14):
+    for j in range(len(reward)):
         state = replay.add(
             state,
             encode(j + 1)[None],
@@ -280,7 +276,17 @@ def test_handmade_episode_boundaries():
             np.array([truncated[j]], bool),
             np.array([first[j]], bool),
         )
-    batch = jax.jit(replay.sample)(state, jax.random.key(0), 0.5)
+    return state, jax.jit(replay.sample)(state, jax.random.key(0), 0.5)
+
+
+def test_handmade_episode_boundaries():
+    """One env, S=2, n=3, gamma=1/2: termination, autoreset, truncation and a cut."""
+    # step:        0  1  2  3  4  5  6   7  8   9  10  11   12   13
+    reward = [0, 1, 2, 4, 0, 8, 16, 0, 32, 0, 64, 128, 256, 512]
+    first = [1, 0, 0, 0, 1, 0, 0, 1, 0, 1, 0, 0, 0, 0]  # 9 is a cut: no flag at 8
+    terminated = [0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]
+    truncated = [0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0]
+    state, batch = sample_handmade(reward, terminated, truncated, first, n_step=3, capacity=16)
     # start k: (reward_t, discount_t, obs_tm1 steps, obs_t steps); -1 is a zero frame.
     expected = {
         1: (2 + 4 / 2, 0.0, (0, 1), (2, 3)),  # terminates at 3
@@ -312,29 +318,8 @@ def test_the_transition_after_a_life_loss_is_kept():
     # step:        0  1  2  3  4   5   6   7
     reward = [0, 1, 2, 4, 8, 16, 32, 64]
     terminated = [0, 0, 0, 1, 0, 0, 0, 0]  # a life lost at step 3, no autoreset after it
-    replay = Replay(
-        capacity=8,
-        num_envs=1,
-        frame_shape=FRAME_SHAPE,
-        frame_dtype=np.uint8,
-        action_shape=(),
-        action_dtype=np.int32,
-        frame_stack=2,
-        n_step=2,
-        batch_size=2000,
-    )
-    state = replay.init()
-    for j in range(8):
-        state = replay.add(
-            state,
-            encode(j + 1)[None],
-            np.array([j], np.int32),
-            np.array([reward[j]], np.float32),
-            np.array([terminated[j]], bool),
-            np.array([False]),
-            np.array([j == 0]),
-        )
-    batch = jax.jit(replay.sample)(state, jax.random.key(0), 0.5)
+    first = [1, 0, 0, 0, 0, 0, 0, 0]
+    state, batch = sample_handmade(reward, terminated, [0] * 8, first, n_step=2, capacity=8)
     expected = {  # start k: (reward_t, discount_t, obs_t steps)
         1: (2 + 4 / 2, 0.0, (2, 3)),  # reaches the life loss: no bootstrap
         2: (4, 0.0, (2, 3)),
