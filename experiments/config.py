@@ -202,6 +202,15 @@ class Member:
         return " ".join([f"{k}={v:g}" for k, v in self.swept.items()] + [f"seed {self.seed}"])
 
 
+def check_seed_split(seeds: int, num_processes: int) -> None:
+    """Each process of a multi-process run trains an equal block of the seeds."""
+    check(
+        seeds % num_processes == 0,
+        f"seeds={seeds} cannot be split evenly over {num_processes} processes: use a "
+        f"multiple of {num_processes}.",
+    )
+
+
 def check_launch(config: Config) -> None:
     """Checks the multi-process fields, before any process joins the job."""
     c = config
@@ -228,11 +237,8 @@ def check_launch(config: Config) -> None:
         if c.num_processes
         else f"process_id={c.process_id}: use 0 or more (-1: ask the cluster).",
     )
-    check(
-        c.num_processes == 0 or c.seeds % c.num_processes == 0,
-        f"seeds={c.seeds} cannot be split evenly over {c.num_processes} processes: use a "
-        f"multiple of {c.num_processes}.",
-    )
+    if c.num_processes:
+        check_seed_split(c.seeds, c.num_processes)
     check(
         c.coordinator_timeout > 0,
         f"coordinator_timeout={c.coordinator_timeout}: use a number of seconds above 0.",

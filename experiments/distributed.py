@@ -23,9 +23,15 @@ import numpy as np
 from jax._src import distributed as jax_distributed  # the job's state: JAX has no public API
 
 from experiments.checkpoint import nan_to_none, none_to_nan
-from experiments.config import Config, ConfigError, check_launch, validate
+from experiments.config import Config, ConfigError, check_launch, check_seed_split, validate
 from experiments.errors import check
-from experiments.logger import CONFIG_FILE, check_run_dir, process_dir, run_record
+from experiments.logger import (
+    CONFIG_FILE,
+    check_run_dir,
+    process_dir,
+    replace_atomically,
+    run_record,
+)
 from experiments.runner import RunResult, summarise, train
 
 RETURNS_FILE = "returns.json"  # a finished process's returns, in its process dir
@@ -34,11 +40,7 @@ RETURNS_FILE = "returns.json"  # a finished process's returns, in its process di
 def process_share(config: Config, process_index: int, process_count: int) -> Config:
     """The part of a multi-process run that one process trains: a contiguous block of seeds
     (the same keys and environments as in a single-process run) in its own directory."""
-    if config.seeds % process_count:
-        raise ConfigError(
-            f"seeds={config.seeds} cannot be split evenly over {process_count} processes: "
-            f"use a multiple of {process_count}."
-        )
+    check_seed_split(config.seeds, process_count)
     local_seeds = config.seeds // process_count
     return dataclasses.replace(
         config,
@@ -116,14 +118,17 @@ def train_distributed(config: Config, preset: str = "custom") -> RunResult:
     if index == 0 and not started:
         run_dir.mkdir(parents=True, exist_ok=True)
         record = run_record(config, preset) | {"processes": count}
-        _write_atomically(run_dir / CONFIG_FILE, json.dumps(record, indent=2) + "\n")
+        text = json.dumps(record, indent=2) + "\n"
+        replace_atomically(run_dir / CONFIG_FILE, lambda partial: partial.write_text(text))
     result = train(share, preset)
     returns = {
         "members": [m.label for m in share.members()],
         "eval_returns": nan_to_none(result.eval_returns),
         "train_returns": nan_to_none(result.train_returns),
     }
-    _write_atomically(Path(share.run_dir) / RETURNS_FILE, json.dumps(returns) + "\n")
+    replace_atomically(
+        Path(share.run_dir) / RETURNS_FILE, lambda partial: partial.write_text(json.dumps(returns))
+    )
     blocks = _finished_blocks(run_dir, config, count)
     if blocks is None:
         print(
@@ -170,9 +175,3 @@ def _finished_blocks(run_dir: Path, config: Config, count: int) -> list[dict] | 
             return None
         blocks.append(block)
     return blocks
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    temporary = path.with_name(f".{path.name}.{os.getpid()}")
-    temporary.write_text(text)
-    os.replace(temporary, path)

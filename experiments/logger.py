@@ -7,7 +7,7 @@ import os
 import platform
 import re
 import subprocess
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from importlib import metadata
 from pathlib import Path
 
@@ -62,6 +62,14 @@ RESUMABLE_FIELDS = frozenset(
     {"total_steps", "run_dir", "progress", "checkpoint_every"}
     | {"coordinator_address", "num_processes", "process_id", "coordinator_timeout"}
 )
+
+
+def replace_atomically(path: Path, write: Callable[[Path], object]) -> None:
+    """Writes `path` through `write(partial path)` and a rename, so that a reader (or a
+    second process writing the same file) never sees it half written."""
+    partial = path.with_name(f".{path.stem}.{os.getpid()}{path.suffix}")
+    write(partial)
+    os.replace(partial, path)
 
 
 def process_dir(run_dir: Path, process_index: int) -> Path:
@@ -227,9 +235,7 @@ def plot_learning_curves(
     if curves:
         axis.legend(fontsize=7, ncol=2)
     figure.tight_layout()
-    partial = output.with_name(f".{output.stem}.{os.getpid()}{output.suffix}")
-    figure.savefig(partial, dpi=120)  # then renamed: two processes may draw one run
-    os.replace(partial, output)
+    replace_atomically(output, lambda partial: figure.savefig(partial, dpi=120))
     plt.close(figure)
 
 
