@@ -1,4 +1,5 @@
-"""envpool factory: one host-side pool for all seeds, NumPy in and out.
+"""envpool factory: one host-side pool for all seeds, NumPy in and out (the MD3QN mazes,
+which envpool lacks, come from envs.maze behind the same interface).
 
 A pool holds ``num_seeds * envs_per_seed`` environments; pool index
 ``i = seed_index * envs_per_seed + env_index``, and every array going in or out is
@@ -27,7 +28,7 @@ from gymnasium import spaces
 # envpool builds its spaces from float64 bounds; gymnasium warns on every cast to float32.
 warnings.filterwarnings("ignore", message=".*precision lowered by casting", category=UserWarning)
 
-Suite = Literal["atari", "mujoco", "classic"]
+Suite = Literal["atari", "mujoco", "classic", "maze"]
 LifeLoss = Literal["off", "terminal", "discount"]
 
 # envpool registers every id with the module that implements it; that module names the suite.
@@ -137,6 +138,12 @@ class EnvSpec:
     envs_per_seed: int
     max_episode_steps: int
     frames_per_step: int
+    reward_shape: tuple[int, ...] = ()  # () a scalar reward, (N,) a vector of N sources
+
+    @property
+    def num_reward_sources(self) -> int:
+        """N, the entries of the reward vector; 0 for a scalar reward."""
+        return self.reward_shape[0] if self.reward_shape else 0
 
     def _key(self) -> tuple:
         def as_tuple(bound: np.ndarray | None) -> tuple | None:
@@ -159,8 +166,9 @@ class StepResult(NamedTuple):
     """One batch from the pool; every array has leading axes ``(num_seeds, envs_per_seed)``.
 
     obs:            (S, E, *frame_shape) frame_dtype.
-    reward:         (S, E) float32, clipped to [-1, 1] if the Atari protocol says so; 0 where
-                    ``first``.
+    reward:         (S, E, *reward_shape) float32: (S, E) for a scalar reward, (S, E, N) for
+                    N reward sources; clipped to [-1, 1] if the Atari protocol says so; 0
+                    where ``first``.
     terminated:     (S, E) bool, a true termination (or, on Atari training pools, a life
                     loss when life_loss is "terminal" or "discount"); never set by a time limit.
     truncated:      (S, E) bool, the time limit cut the episode at this obs (never together
@@ -170,6 +178,8 @@ class StepResult(NamedTuple):
     episode_done:   (S, E) bool, a whole game ended at this step: report its score.
     episode_return: (S, E) float32, unclipped game score of that game, 0 where not done.
     episode_length: (S, E) int32, agent steps of that game, 0 where not done.
+    episode_source_return: (S, E, N) float32, each source's unclipped return in that game
+                    (N = 0 for a scalar reward), 0 where not done.
     """
 
     obs: np.ndarray
@@ -180,6 +190,7 @@ class StepResult(NamedTuple):
     episode_done: np.ndarray
     episode_return: np.ndarray
     episode_length: np.ndarray
+    episode_source_return: np.ndarray
 
 
 class VecEnv:
@@ -233,6 +244,9 @@ class VecEnv:
             episode_done=no.copy(),
             episode_return=zeros.copy(),
             episode_length=np.zeros(self._batch_shape, np.int32),
+            episode_source_return=np.zeros(
+                (*self._batch_shape, self.spec.num_reward_sources), np.float32
+            ),
         )
 
     def step(self, actions: np.ndarray) -> StepResult:
@@ -279,6 +293,9 @@ class VecEnv:
             episode_done=self._batched(game_over),
             episode_return=self._batched(np.where(game_over, self._game_return, 0.0), np.float32),
             episode_length=self._batched(np.where(game_over, self._game_length, 0), np.int32),
+            episode_source_return=np.zeros(
+                (*self._batch_shape, self.spec.num_reward_sources), np.float32
+            ),
         )
 
     def close(self) -> None:
@@ -308,7 +325,13 @@ class VecEnv:
 
 
 def check_env_id(env_id: str) -> Suite:
-    """Returns the suite of an envpool id; raises ValueError naming close ids if unknown."""
+    """Returns the suite of an envpool or maze id; raises ValueError naming close ids if
+    unknown."""
+    from envs import maze  # it builds on this module
+
+    if maze.is_maze_id(env_id):
+        maze.check_maze_id(env_id)
+        return "maze"
     specs = envpool.registration.registry.specs
     if env_id not in specs:
         close = difflib.get_close_matches(env_id, envpool.list_all_envs(), n=5)
@@ -335,6 +358,10 @@ def env_spec(
 ) -> EnvSpec:
     """The EnvSpec that ``make_env`` with the same arguments gives; creates no pool."""
     suite = _validate(env_id, num_seeds, envs_per_seed, atari_protocol, max_episode_steps)
+    if suite == "maze":
+        from envs import maze
+
+        return maze.maze_spec(env_id, num_seeds, envs_per_seed, max_episode_steps)
     protocol = ATARI_PROTOCOLS[atari_protocol]
     options = _pool_options(suite, protocol, evaluation, max_episode_steps)
     pool_spec = envpool.make_spec(env_id, **options)
@@ -367,6 +394,12 @@ def make_env(
     from ``seed_offset``, e.g. when several hyperparameter values each train seeds 0..S-1.
     """
     spec = env_spec(env_id, num_seeds, envs_per_seed, atari_protocol, evaluation, max_episode_steps)
+    if spec.suite == "maze":  # no life losses: the evaluation pool is a training pool
+        from envs import maze
+
+        return maze.make_maze_env(
+            env_id, num_seeds, envs_per_seed, seed, max_episode_steps, seed_offset, seed_indices
+        )
     for name, value in (("seed", seed), ("seed_offset", seed_offset)):
         if not isinstance(value, int | np.integer) or value < 0:
             raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
