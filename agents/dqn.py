@@ -1,6 +1,6 @@
 """DQN and Double DQN (Mnih et al. 2015; van Hasselt et al. 2016) as pure functions."""
 
-from typing import Literal, NamedTuple
+from typing import Literal, NamedTuple, get_args
 
 import flax.linen as nn
 import jax
@@ -106,38 +106,73 @@ def epsilon_greedy(q: jax.Array, key: jax.Array, epsilon: jax.Array) -> jax.Arra
     return jnp.where(explore, random_actions, jnp.argmax(q, axis=-1).astype(jnp.int32))
 
 
+TargetRule = Literal["max", "double", "per_head", "uniform"]
+
+
+def bootstrap_actions(
+    rule: TargetRule,
+    representation: ValueRepresentation,
+    out_t: jax.Array,
+    online_out_t: jax.Array | None = None,
+    key: jax.Array | None = None,
+) -> jax.Array:
+    """The action each transition bootstraps from, given the target outputs out_t (B, A, m).
+
+    "max": argmax of the target network's Q (DQN, MD3QN); "double": argmax of the online
+    network's Q, from online_out_t (B, A, m) (Double DQN); "per_head": for each output
+    separately, the argmax of that output (HRA's per-source greedy heads), (B, m);
+    "uniform": one uniformly random action per transition, from `key` (policy evaluation of
+    the uniform policy). Ties go to the lowest index. Returns (B,) int32, or (B, m).
+    """
+    if rule == "max":
+        return jnp.argmax(representation.q_values(out_t), axis=-1)
+    if rule == "double":
+        return jnp.argmax(representation.q_values(online_out_t), axis=-1)
+    if rule == "per_head":
+        return jnp.argmax(out_t, axis=1)
+    if rule == "uniform":
+        batch_size, num_actions = out_t.shape[:2]
+        return jax.random.randint(key, (batch_size,), 0, num_actions, jnp.int32)
+    raise ValueError(f"Unknown target rule {rule!r}: use one of {get_args(TargetRule)}.")
+
+
 def make_dqn(
     network: nn.Module,
     optimizer: optax.GradientTransformation,
     representation: ValueRepresentation | None = None,
-    double_q: bool = False,
+    target_rule: TargetRule = "max",
     target_update_period: int = 1,
     target_update_tau: float = 1.0,
     epsilon: optax.Schedule | float = 0.0,
     eval_epsilon: float = 0.0,
+    first_action: int | None = None,
 ) -> Agent:
-    """Builds DQN (or Double DQN with `double_q`) for any value representation.
+    """Builds DQN (Double DQN with target_rule "double") for any value representation.
 
     Scalar is DQN; C51, HL-Gauss and two-hot are the classification critics of the same
-    family (the bootstrap action is the argmax of the representation's Q-values).
+    family; particles are MD3QN (and MMDQN), heads with the "per_head" rule are HRA.
 
     Args:
       network: maps observations (..., *obs_shape) to outputs (..., A, m), m the
         representation's `num_outputs`.
       optimizer: applied to the gradient of the batch-mean loss.
       representation: the value representation; the scalar MSE critic when None.
-      double_q: select the bootstrap action with the online network.
+      target_rule: how the bootstrap action is picked (`bootstrap_actions`).
       target_update_period: the target moves after every update whose new update count is
         a multiple of this period.
       target_update_tau: target <- tau * online + (1 - tau) * target; 1 is a hard copy
         (exact), e.g. 0.005 with period 1 is Polyak averaging.
       epsilon: training exploration rate, constant or a function of the agent step.
       eval_epsilon: exploration rate of `eval_act`.
+      first_action: if set, the action taken on the first observation of every episode,
+        in training and evaluation (the policy-evaluation experiment of MD3QN).
 
     Returns:
       The Agent's pure functions.
     """
     representation = representation or scalar()
+    if target_rule not in get_args(TargetRule):
+        raise ValueError(f"Unknown target rule {target_rule!r}: use one of {get_args(TargetRule)}.")
     epsilon_schedule = epsilon if callable(epsilon) else optax.constant_schedule(epsilon)
     if target_update_period < 1:
         raise ValueError(f"target_update_period must be >= 1, got {target_update_period}.")
@@ -159,19 +194,26 @@ def make_dqn(
             update_count=jnp.zeros((), jnp.int32),
         )
 
-    def act(state: DQNState, obs: jax.Array, key: jax.Array, step: jax.Array) -> jax.Array:
-        return epsilon_greedy(q_values(state.params, obs), key, epsilon_schedule(step))
+    def policy(state: DQNState, obs, key, rate, first) -> jax.Array:
+        actions = epsilon_greedy(q_values(state.params, obs), key, rate)
+        if first_action is None or first is None:
+            return actions
+        return jnp.where(first, first_action, actions)
 
-    def eval_act(state: DQNState, obs: jax.Array, key: jax.Array) -> jax.Array:
-        return epsilon_greedy(q_values(state.params, obs), key, eval_epsilon)
+    def act(state: DQNState, obs, key, step, first=None) -> jax.Array:
+        return policy(state, obs, key, epsilon_schedule(step), first)
+
+    def eval_act(state: DQNState, obs, key, first=None) -> jax.Array:
+        return policy(state, obs, key, eval_epsilon, first)
 
     def loss_fn(
-        params: Params, target_params: Params, batch: Transition
+        params: Params, target_params: Params, batch: Transition, key: jax.Array | None
     ) -> tuple[jax.Array, dict[str, jax.Array]]:
         out_t = network.apply(target_params, batch.obs_t)
-        selector_q_t = q_values(params, batch.obs_t) if double_q else None
+        online_out_t = network.apply(params, batch.obs_t) if target_rule == "double" else None
+        a_t = bootstrap_actions(target_rule, representation, out_t, online_out_t, key)
         transition_losses, q_taken, target = bootstrap_losses(
-            representation, network.apply(params, batch.obs_tm1), out_t, batch, selector_q_t
+            representation, network.apply(params, batch.obs_tm1), out_t, batch, a_t
         )
         metrics = {"q_mean": jnp.mean(q_taken), "target_mean": jnp.mean(target)}
         return jnp.mean(transition_losses), metrics
@@ -179,9 +221,9 @@ def make_dqn(
     def update(
         state: DQNState, batch: Transition, key: jax.Array | None = None
     ) -> tuple[DQNState, dict[str, jax.Array]]:
-        del key  # DQN's update is deterministic
+        # Only the "uniform" target rule draws from the key; the others are deterministic.
         (mean_loss, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(
-            state.params, state.target_params, batch
+            state.params, state.target_params, batch, key
         )
         # Gradients are materialised before the optimiser: XLA:CPU otherwise fuses some of
         # them into the moment updates for one parameter shape and not another, so stacked
@@ -204,33 +246,42 @@ def bootstrap_losses(
     out_tm1: jax.Array,
     out_t: jax.Array,
     batch: Transition,
-    selector_q_t: jax.Array | None = None,
+    a_t: jax.Array | None = None,
 ) -> tuple[jax.Array, jax.Array, jax.Array]:
     """Per-transition losses of Q-learning for any value representation.
+
+    A reward vector (B, N) meets a critic that takes scalar rewards as its sum over sources.
 
     Args:
       representation: the critic's value representation.
       out_tm1: (B, A, m) online outputs at obs_tm1.
       out_t: (B, A, m) bootstrap (target) network outputs at obs_t.
-      batch: transitions (actions, rewards, discounts).
-      selector_q_t: (B, A) Q-values that pick the bootstrap action (double Q-learning);
-        None picks the argmax of out_t's own Q-values.
+      batch: transitions (actions, rewards (B, *reward_shape), discounts).
+      a_t: bootstrap actions, (B,) or one per output (B, m) (`bootstrap_actions`); None
+        picks the argmax of out_t's own Q-values.
 
     Returns:
-      losses (B,), Q of the taken actions (B,), expected targets r + discount Q_t (B,).
+      losses (B,), Q of the taken actions (B,), expected targets r + discount Q_t (B,) on
+      the scale of Q.
     """
-    q_t = representation.q_values(out_t)
-    a_t = jnp.argmax(q_t if selector_q_t is None else selector_q_t, axis=-1)
+    if a_t is None:
+        a_t = bootstrap_actions("max", representation, out_t)
+    reward_t = batch.reward_t
+    if reward_t.ndim == 2 and not representation.reward_shape:
+        reward_t = jnp.sum(reward_t, axis=-1)
     out_tm1_taken = _take_action(out_tm1, batch.action_tm1)
     out_t_selected = jax.lax.stop_gradient(_take_action(out_t, a_t))
     losses = jax.vmap(representation.loss)(
-        out_tm1_taken, out_t_selected, batch.reward_t, batch.discount_t
+        out_tm1_taken, out_t_selected, reward_t, batch.discount_t
     )
-    target = batch.reward_t + batch.discount_t * jax.lax.stop_gradient(_take_action(q_t, a_t))
+    reward_value = representation.reward_value or (lambda r: r)
+    target = reward_value(reward_t) + batch.discount_t * representation.q_values(out_t_selected)
     return losses, representation.q_values(out_tm1_taken), target
 
 
 def _take_action(values: jax.Array, actions: jax.Array) -> jax.Array:
-    """values (B, A, ...) at actions (B,) -> (B, ...)."""
+    """values (B, A, ...) at actions (B,), or per output at actions (B, m) -> (B, ...)."""
+    if actions.ndim == 2:
+        return jnp.take_along_axis(values, actions[:, None, :], axis=1)[:, 0]
     index = actions.reshape(actions.shape + (1,) * (values.ndim - 1))
     return jnp.take_along_axis(values, index, axis=1)[:, 0]

@@ -122,10 +122,10 @@ def make_iterated_dqn(
         q = all_q_values(params, obs)  # (K, E, A)
         return epsilon_greedy(q[heads, jnp.arange(obs.shape[0])], action_key, rate)
 
-    def act(state: IteratedState, obs: jax.Array, key: jax.Array, step: jax.Array) -> jax.Array:
+    def act(state: IteratedState, obs: jax.Array, key: jax.Array, step, first=None) -> jax.Array:
         return _act(state.params, obs, key, epsilon_schedule(step))
 
-    def eval_act(state: IteratedState, obs: jax.Array, key: jax.Array) -> jax.Array:
+    def eval_act(state: IteratedState, obs: jax.Array, key: jax.Array, first=None) -> jax.Array:
         return _act(state.params, obs, key, eval_epsilon)
 
     def bootstrap_outputs(state: IteratedState, obs_t: jax.Array) -> jax.Array:

@@ -49,8 +49,8 @@ def kernel_matrix(x: jax.Array, y: jax.Array, kernel: MixtureKernel) -> jax.Arra
     chex.assert_rank([x, y], 2)
     chex.assert_equal_shape_suffix([x, y], 1)
     distance = jnp.mean(jnp.square(x[:, None, :] - y[None, :, :]), axis=-1)
-    bandwidths = jnp.asarray(kernel.bandwidths, jnp.float32)
-    weights = jnp.asarray(kernel.weights, jnp.float32)
+    bandwidths = jnp.asarray(kernel.bandwidths, jnp.float32)[None, None]
+    weights = jnp.asarray(kernel.weights, jnp.float32)[None, None]
     return jnp.sum(weights * jnp.exp(-distance[..., None] / bandwidths), axis=-1)
 
 

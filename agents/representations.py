@@ -8,8 +8,8 @@ written once over this interface, so swapping MSE for C51 or HL-Gauss is one arg
 Members: scalar (squared or Huber TD loss), C51 (categorical, distributional target
 projected onto the atoms), HL-Gauss and two-hot (categorical head trained on a scalar target
 turned into a distribution), particles (MD3QN's joint return in R^N, and MMDQN's with N = 1,
-trained with a squared MMD; a reward vector r_t of N sources). Losses are unbatched, in the
-rlax convention.
+trained with a squared MMD; a reward vector r_t of N sources), heads (HRA: one scalar head
+per reward source). Losses are unbatched, in the rlax convention.
 """
 
 import functools
@@ -34,6 +34,10 @@ class ValueRepresentation(NamedTuple):
     support: (m,) return values the probabilities sit on; None for a scalar critic.
     probabilities(outputs (..., m)) -> (..., m): the predicted return distribution; None for
       a scalar critic.
+    reward_shape: () when the loss takes a scalar reward (a reward vector is then summed
+      over its sources by the agent), (N,) when it takes a vector of N sources.
+    reward_value(r_t (..., *reward_shape)) -> (...): the reward on the scale of q_values
+      (for the logged mean target); None is the reward itself.
     """
 
     name: str
@@ -42,6 +46,8 @@ class ValueRepresentation(NamedTuple):
     loss: Callable[[jax.Array, jax.Array, jax.Array, jax.Array], jax.Array]
     support: np.ndarray | None = None
     probabilities: Callable[[jax.Array], jax.Array] | None = None
+    reward_shape: tuple[int, ...] = ()
+    reward_value: Callable[[jax.Array], jax.Array] | None = None
 
 
 def return_distribution(
@@ -265,11 +271,44 @@ def particles(
     def loss_fn(out_tm1, out_t, r_t, discount_t):
         chex.assert_shape([out_tm1, out_t], (num_particles * num_sources,))
         chex.assert_rank(discount_t, 0)
-        r_t = jnp.broadcast_to(r_t, (num_sources,))  # a scalar reward for one source
+        r_t = jnp.broadcast_to(r_t, (1, num_sources))  # a scalar reward for one source
         target = r_t + discount_t * out_t.reshape(shape)
         return losses.squared_mmd(out_tm1.reshape(shape), target, kernel)
 
-    return ValueRepresentation("particles", num_particles * num_sources, q_values, loss_fn)
+    return ValueRepresentation(
+        "particles",
+        num_particles * num_sources,
+        q_values,
+        loss_fn,
+        reward_shape=(num_sources,) if num_sources > 1 else (),
+        reward_value=lambda r_t: jnp.mean(r_t, axis=-1) if num_sources > 1 else r_t,
+    )
+
+
+def heads(num_sources: int) -> ValueRepresentation:
+    """HRA (van Seijen et al. 2017): one scalar Q-head per reward source, outputs (N,) per
+    action; Q is their sum and the loss sum_n (r_n + discount q_t[n] - q_tm1[n])^2, where
+    q_t[n] is head n's value at its bootstrap action (per-head greedy in HRA)."""
+    if num_sources < 1:
+        raise ValueError(f"num_sources={num_sources}: use 1 or more reward sources.")
+
+    def q_values(outputs: jax.Array) -> jax.Array:
+        return jnp.sum(outputs, axis=-1)
+
+    def loss_fn(out_tm1, out_t, r_t, discount_t):
+        chex.assert_shape([out_tm1, out_t, r_t], (num_sources,))
+        chex.assert_rank(discount_t, 0)
+        target = jax.lax.stop_gradient(r_t + discount_t * out_t)
+        return jnp.sum(jnp.square(target - out_tm1))
+
+    return ValueRepresentation(
+        "heads",
+        num_sources,
+        q_values,
+        loss_fn,
+        reward_shape=(num_sources,),
+        reward_value=lambda r_t: jnp.sum(r_t, axis=-1),
+    )
 
 
 REPRESENTATIONS = ("scalar", "c51", "hl_gauss", "two_hot")

@@ -230,7 +230,7 @@ def make_td3(
             update_count=jnp.zeros((), jnp.int32),
         )
 
-    def act(state: TD3State, obs: jax.Array, key: jax.Array, step: jax.Array) -> jax.Array:
+    def act(state: TD3State, obs: jax.Array, key: jax.Array, step, first=None) -> jax.Array:
         """obs (E, obs_dim) -> (E, A) float32: uniform in [low, high] while step <
         start_steps, else clip(pi(s) + N(0, (exploration_noise * scale)^2), low, high)."""
         uniform_key, noise_key = jax.random.split(key)
@@ -243,9 +243,9 @@ def make_td3(
         uniform = jnp.clip(low_b + u * (high_b - low_b), low_b, high_b)
         return jnp.where(step < start_steps, uniform, noisy)
 
-    def eval_act(state: TD3State, obs: jax.Array, key: jax.Array) -> jax.Array:
+    def eval_act(state: TD3State, obs: jax.Array, key: jax.Array, first=None) -> jax.Array:
         """obs (E, obs_dim) -> pi(s) (E, A), without noise (the paper's evaluation)."""
-        del key
+        del key, first
         return actor.apply(state.actor_params, obs)
 
     def critic_loss_fn(

@@ -27,9 +27,11 @@ class Agent(NamedTuple):
     """An agent: a bundle of pure, jit- and vmap-able functions.
 
     init(key, sample_obs (*obs_shape,)) -> state
-    act(state, obs (E, *obs_shape), key, step ()) -> actions (E, ...): the training
-      behaviour at agent step `step` (its exploration schedule lives in the agent)
-    eval_act(state, obs (E, *obs_shape), key) -> actions (E, ...): the evaluation behaviour
+    act(state, obs (E, *obs_shape), key, step (), first (E,) bool | None) -> actions
+      (E, ...): the training behaviour at agent step `step` (its exploration schedule lives
+      in the agent); `first` marks observations that start an episode
+    eval_act(state, obs (E, *obs_shape), key, first (E,) bool | None) -> actions (E, ...):
+      the evaluation behaviour
     update(state, transitions (batch B), key) -> (state, metrics of () arrays)
     q_values(params, obs (..., *obs_shape)) -> (..., A) float32 (Q agents)
     return_distribution(params, obs (..., *obs_shape)) -> (support (m,), probabilities
@@ -37,8 +39,8 @@ class Agent(NamedTuple):
     """
 
     init: Callable[[jax.Array, jax.Array], Any]
-    act: Callable[[Any, jax.Array, jax.Array, jax.Array], jax.Array]
-    eval_act: Callable[[Any, jax.Array, jax.Array], jax.Array]
+    act: Callable[..., jax.Array]
+    eval_act: Callable[..., jax.Array]
     update: Callable[[Any, Transition, jax.Array], tuple[Any, dict[str, jax.Array]]]
     q_values: Callable[[Params, jax.Array], jax.Array] | None = None
     return_distribution: Callable[[Params, jax.Array], tuple[Any, jax.Array]] | None = None

@@ -8,6 +8,7 @@ import warnings
 from typing import Literal
 
 import jax
+import numpy as np
 
 from envs import ATARI_PROTOCOLS, EnvSpec, check_env_id, env_spec
 from experiments.errors import ConfigError, check
@@ -56,6 +57,10 @@ class Config:
     cnn_padding: Literal["VALID", "SAME"] = "VALID"
     """Padding of the Nature CNN's convolutions: VALID (Nature, 3136 features) or SAME
     (Flax's default as used by Dopamine, 7744 features)."""
+    network_init: Literal["lecun_normal", "uniform_fan_in"] = "lecun_normal"
+    """Kernel initialiser of the Q-network (biases start at 0): lecun_normal (Flax's
+    default), or uniform_fan_in, VarianceScaling(1/sqrt(3), fan_in, uniform), the TF
+    Dopamine initialiser of the MD3QN code."""
 
     # Agent.
     agent: Literal[tuple(FAMILIES)] = "dqn"  # type: ignore[valid-type]  (the registry's names)
@@ -76,6 +81,12 @@ class Config:
     """TD3: clip of the smoothing noise, in units of the action bound."""
     exploration_noise: float = 0.1
     """TD3: std of the Gaussian exploration noise, in units of the action bound."""
+    num_particles: int = 200
+    """MD3QN, MMDQN: M, the return particles per action (each in R^N for N reward sources)."""
+    policy_evaluation: bool = False
+    """MD3QN, MMDQN, HRA: learn the return of the uniform policy instead of controlling:
+    action 0 on the first observation of every episode, then uniform random actions; each
+    transition bootstraps from one uniformly random action (MD3QN's Fig. 2 setting)."""
     loss: Literal["mse", "huber"] = "mse"
     """Per-transition TD loss: squared error, or Huber with `huber_delta`."""
     huber_delta: float = 1.0
@@ -371,7 +382,7 @@ def validate(config: Config) -> EnvSpec:
             f"{' or '.join(continuous)}).",
         )
     family.check(c, spec)
-    if suite == "atari":
+    if spec.frame_dtype == np.uint8:
         check(
             c.network == "nature_cnn",
             f"network={c.network!r} on the pixel task {c.env}: use --network nature_cnn.",

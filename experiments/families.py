@@ -13,12 +13,14 @@ import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Literal, NamedTuple
 
+import flax.linen as nn
 import jax.numpy as jnp
 import numpy as np
 import optax
 
 from agents import Agent, make_dqn, make_optimizer, make_td3, representations
 from agents.iterated import make_iterated_dqn
+from agents.losses import MD3QN_KERNEL, MMDQN_KERNEL
 from agents.representations import ValueRepresentation
 from envs import EnvSpec
 from experiments.errors import check
@@ -77,14 +79,50 @@ def make_optimizer_for(config: Config) -> optax.GradientTransformation:
     )
 
 
+def _kernel_init(config: Config) -> Callable:
+    if config.network_init == "uniform_fan_in":
+        return nn.initializers.variance_scaling(1 / math.sqrt(3), "fan_in", "uniform")
+    return nn.initializers.lecun_normal()
+
+
 def _torso(config: Config) -> MLP | NatureCNN:
-    return MLP(config.mlp_hidden) if config.network == "mlp" else NatureCNN(config.cnn_padding)
+    init = _kernel_init(config)
+    if config.network == "mlp":
+        return MLP(config.mlp_hidden, init)
+    return NatureCNN(config.cnn_padding, init)
+
+
+def _q_network(config: Config, spec: EnvSpec, representation: ValueRepresentation) -> QNetwork:
+    return QNetwork(
+        _torso(config), spec.num_actions, representation.num_outputs, _kernel_init(config)
+    )
+
+
+def _check_scalar_reward(config: Config, spec: EnvSpec, label: str) -> None:
+    check(
+        not spec.reward_shape,
+        f"{config.env} returns a vector of {spec.num_reward_sources} rewards; {label} learns "
+        "from a scalar reward: use --agent dqn, md3qn, mmdqn or hra.",
+    )
+
+
+def _check_reward_vector(config: Config, spec: EnvSpec, label: str) -> None:
+    check(
+        spec.num_reward_sources >= 1,
+        f"{config.env} returns a scalar reward; {label} learns one value per reward source "
+        "and needs a multi-reward task (a maze, e.g. ExclusiveMazeVector-v1, or a decomposed "
+        "Atari game with --atari-protocol md3qn): or use --agent mmdqn or dqn.",
+    )
 
 
 # DQN -----------------------------------------------------------------------------------
 
 
 def _check_dqn(config: Config, spec: EnvSpec) -> None:
+    _check_target_period(config)
+
+
+def _check_target_period(config: Config) -> None:
     c = config
     check(
         c.target_update_period % c.update_period == 0,
@@ -97,10 +135,10 @@ def _build_dqn(config: Config, spec: EnvSpec) -> Agent:
     c = config
     representation = make_representation(c)
     return make_dqn(
-        QNetwork(_torso(c), spec.num_actions, representation.num_outputs),
+        _q_network(c, spec, representation),
         make_optimizer_for(c),
         representation,
-        double_q=c.double_q,
+        target_rule="double" if c.double_q else "max",
         target_update_period=c.target_update_period // c.update_period,
         target_update_tau=c.target_update_tau,
         epsilon=epsilon_schedule(c),
@@ -160,6 +198,7 @@ def _check_td3(config: Config, spec: EnvSpec) -> None:
         f"{c.env}'s action bounds [{spec.action_low}, {spec.action_high}] are not finite "
         "with low < high in every dimension; TD3 needs a bounded action space.",
     )
+    _check_scalar_reward(c, spec, "TD3")
     check(c.policy_delay >= 1, f"policy_delay={c.policy_delay}: use 1 or more.")
     for name in ("target_noise", "target_noise_clip", "exploration_noise"):
         value = getattr(c, name)
@@ -187,6 +226,72 @@ def _build_td3(config: Config, spec: EnvSpec) -> Agent:
     )
 
 
+# MD3QN, MMDQN, HRA ----------------------------------------------------------------------
+
+
+def _check_multi_reward(config: Config, spec: EnvSpec, label: str) -> None:
+    c = config
+    _check_target_period(c)
+    if label != "MMDQN":
+        _check_reward_vector(c, spec, label)
+    if label != "HRA":
+        check(
+            c.num_particles >= 2,
+            f"num_particles={c.num_particles}: {label} needs M >= 2 particles (the paper: 200).",
+        )
+    check(
+        not c.double_q,
+        f"double_q: {label} bootstraps from the target network's greedy action; drop --double-q.",
+    )
+
+
+def _build_multi_reward(config: Config, spec: EnvSpec, label: str) -> Agent:
+    c = config
+    if label == "MD3QN":
+        representation = representations.particles(
+            c.num_particles, spec.num_reward_sources, MD3QN_KERNEL
+        )
+    elif label == "MMDQN":
+        representation = representations.particles(c.num_particles, 1, MMDQN_KERNEL)
+    else:
+        representation = representations.heads(spec.num_reward_sources)
+    greedy_rule = "per_head" if label == "HRA" else "max"
+    return make_dqn(
+        _q_network(c, spec, representation),
+        make_optimizer_for(c),
+        representation,
+        target_rule="uniform" if c.policy_evaluation else greedy_rule,
+        target_update_period=c.target_update_period // c.update_period,
+        target_update_tau=c.target_update_tau,
+        epsilon=1.0 if c.policy_evaluation else epsilon_schedule(c),
+        eval_epsilon=1.0 if c.policy_evaluation else c.eval_epsilon,
+        first_action=0 if c.policy_evaluation else None,
+    )
+
+
+def _multi_reward_family(label: str, summary: str) -> Family:
+    particle_fields = () if label == "HRA" else ("num_particles",)
+    return Family(
+        label=label,
+        summary=summary,
+        actions="discrete",
+        fields=(
+            "network",
+            "cnn_padding",
+            "network_init",
+            *particle_fields,
+            "policy_evaluation",
+            "target_update_period",
+            *_EPSILON_FIELDS,
+        ),
+        check=lambda config, spec: _check_multi_reward(config, spec, label),
+        build=lambda config, spec: _build_multi_reward(config, spec, label),
+        exploration=lambda config: (
+            optax.constant_schedule(1.0) if config.policy_evaluation else epsilon_schedule(config)
+        ),
+    )
+
+
 _EPSILON_FIELDS = ("epsilon_start", "epsilon_end", "epsilon_decay_steps", "eval_epsilon")
 
 FAMILIES: dict[str, Family] = {
@@ -194,7 +299,14 @@ FAMILIES: dict[str, Family] = {
         label="DQN",
         summary="one online network and its target (double_q for Double DQN)",
         actions="discrete",
-        fields=("network", "cnn_padding", "double_q", "target_update_period", *_EPSILON_FIELDS),
+        fields=(
+            "network",
+            "cnn_padding",
+            "network_init",
+            "double_q",
+            "target_update_period",
+            *_EPSILON_FIELDS,
+        ),
         check=_check_dqn,
         build=_build_dqn,
         exploration=epsilon_schedule,
@@ -225,6 +337,21 @@ FAMILIES: dict[str, Family] = {
         check=_check_td3,
         build=_build_td3,
         exploration=None,
+    ),
+    "md3qn": _multi_reward_family(
+        "MD3QN",
+        "the joint return of N reward sources as num_particles particles in R^N per action, "
+        "squared-MMD loss (needs a multi-reward task)",
+    ),
+    "mmdqn": _multi_reward_family(
+        "MMDQN",
+        "the return as num_particles scalar particles per action, squared-MMD loss (a reward "
+        "vector is summed)",
+    ),
+    "hra": _multi_reward_family(
+        "HRA",
+        "one scalar Q-head per reward source, Q their sum, per-head greedy targets (needs a "
+        "multi-reward task)",
     ),
 }
 

@@ -63,6 +63,7 @@ def make_replay(config: Config, spec: EnvSpec) -> Replay:
         frame_stack=spec.frame_stack,
         n_step=config.n_step,
         batch_size=config.batch_size,
+        reward_shape=spec.reward_shape,
     )
 
 
@@ -187,7 +188,7 @@ class Trainer:
     def _collect(self, state: SeedState, frame, reward, terminated, truncated, first, step):
         obs_stack = stack_frames(state.obs_stack, frame, first)
         key, act_key = jax.random.split(state.key)
-        action = self.agent.act(state.agent, obs_stack, act_key, step)
+        action = self.agent.act(state.agent, obs_stack, act_key, step, first)
         replay = self.replay.add(state.replay, frame, action, reward, terminated, truncated, first)
         return state._replace(obs_stack=obs_stack, key=key, replay=replay), action
 
@@ -219,7 +220,9 @@ class Trainer:
 
     def _eval_act(self, agent_state, obs_stack, frame, first, key, counter):
         obs_stack = stack_frames(obs_stack, frame, first)
-        action = self.agent.eval_act(agent_state, obs_stack, jax.random.fold_in(key, counter))
+        action = self.agent.eval_act(
+            agent_state, obs_stack, jax.random.fold_in(key, counter), first
+        )
         return obs_stack, action
 
     # Jitted, seed-mapped functions ----------------------------------------------------
@@ -407,6 +410,8 @@ def _train_iteration(
             logger.write(seed_index, steps_after, "episode_return", value)
             length = result.episode_length[seed_index, env_index]
             logger.write(seed_index, steps_after, "episode_length", length)
+            for source, value in enumerate(result.episode_source_return[seed_index, env_index]):
+                logger.write(seed_index, steps_after, f"episode_return/source_{source}", value)
         if (loop + 1) % 100 == 0 or loop + 1 == loops_per_iteration:
             bar.update(steps_after - bar.n)
             recent = [r for returns in episode_returns for r in returns[-5:]]

@@ -1,5 +1,7 @@
-"""Heads: feature vector -> per-action outputs, and torso+head Q-networks. Flax default
-initialisers (lecun_normal kernel, zero bias)."""
+"""Heads: feature vector -> per-action outputs, and torso+head Q-networks. Kernels
+lecun_normal (Flax's default) unless a `kernel_init` is given, zero biases."""
+
+from collections.abc import Callable
 
 import flax.linen as nn
 import jax
@@ -12,10 +14,12 @@ class QHead(nn.Module):
 
     num_actions: int
     num_outputs: int = 1
+    kernel_init: Callable = nn.initializers.lecun_normal()
 
     @nn.compact
     def __call__(self, features: jax.Array) -> jax.Array:
-        outputs = nn.Dense(self.num_actions * self.num_outputs)(features.astype(jnp.float32))
+        dense = nn.Dense(self.num_actions * self.num_outputs, kernel_init=self.kernel_init)
+        outputs = dense(features.astype(jnp.float32))
         return outputs.reshape(*outputs.shape[:-1], self.num_actions, self.num_outputs)
 
 
@@ -26,7 +30,9 @@ class QNetwork(nn.Module):
     torso: nn.Module
     num_actions: int
     num_outputs: int = 1
+    kernel_init: Callable = nn.initializers.lecun_normal()
 
     @nn.compact
     def __call__(self, obs: jax.Array) -> jax.Array:
-        return QHead(self.num_actions, self.num_outputs, name="head")(self.torso(obs))
+        head = QHead(self.num_actions, self.num_outputs, self.kernel_init, name="head")
+        return head(self.torso(obs))

@@ -1,7 +1,7 @@
-"""Torsos: observation -> feature vector. Flax linen modules with Flax's default initialisers
-(lecun_normal kernels, zero biases)."""
+"""Torsos: observation -> feature vector. Flax linen modules; kernels lecun_normal (Flax's
+default) unless a `kernel_init` is given, zero biases."""
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import flax.linen as nn
 import jax
@@ -21,17 +21,22 @@ class NatureCNN(nn.Module):
     """
 
     padding: str = "VALID"
+    kernel_init: Callable = nn.initializers.lecun_normal()
 
     @nn.compact
     def __call__(self, obs: jax.Array) -> jax.Array:
         x = obs.astype(jnp.float32) / 255.0
         for features, kernel, stride in ((32, 8, 4), (64, 4, 2), (64, 3, 1)):
-            x = nn.Conv(features, (kernel, kernel), strides=(stride, stride), padding=self.padding)(
-                x
+            conv = nn.Conv(
+                features,
+                (kernel, kernel),
+                strides=(stride, stride),
+                padding=self.padding,
+                kernel_init=self.kernel_init,
             )
-            x = nn.relu(x)
+            x = nn.relu(conv(x))
         x = x.reshape(*x.shape[:-3], -1)
-        return nn.relu(nn.Dense(512)(x))
+        return nn.relu(nn.Dense(512, kernel_init=self.kernel_init)(x))
 
 
 class MLP(nn.Module):
@@ -42,10 +47,11 @@ class MLP(nn.Module):
     """
 
     hidden_sizes: Sequence[int]
+    kernel_init: Callable = nn.initializers.lecun_normal()
 
     @nn.compact
     def __call__(self, obs: jax.Array) -> jax.Array:
         x = obs.astype(jnp.float32)
         for size in self.hidden_sizes:
-            x = nn.relu(nn.Dense(size)(x))
+            x = nn.relu(nn.Dense(size, kernel_init=self.kernel_init)(x))
         return x

@@ -77,7 +77,9 @@ def test_update_matches_reference(loss, double_q, optimizer_name):
     net, delta = _network(), 0.5
     optimizer = make_optimizer(optimizer_name, 1e-2, eps=1e-4)
     representation = representations.scalar(loss, delta)
-    agent = make_dqn(net, optimizer, representation, double_q, target_update_period=100)
+    agent = make_dqn(
+        net, optimizer, representation, "double" if double_q else "max", target_update_period=100
+    )
     state = _init_with_distinct_target(agent)
     batch = _batch(1)
     rows = jnp.arange(BATCH)
@@ -153,7 +155,9 @@ def test_categorical_update_matches_reference(name, double_q):
     representation = getattr(representations, name)(-3.0, 3.0, num_atoms)
     net = QNetwork(MLP((16,)), NUM_ACTIONS, num_atoms)
     optimizer = make_optimizer("adam", 1e-2, eps=1e-4)
-    agent = make_dqn(net, optimizer, representation, double_q, target_update_period=100)
+    agent = make_dqn(
+        net, optimizer, representation, "double" if double_q else "max", target_update_period=100
+    )
     state = _init_with_distinct_target(agent)
     batch = _batch(2)._replace(reward_t=2.0 * _batch(2).reward_t)  # some targets clip
 
@@ -368,7 +372,7 @@ def test_vmapped_seeds_equal_separate_runs(on_cpu, name):
         QNetwork(MLP((16,)), NUM_ACTIONS, representation.num_outputs),
         make_optimizer("adam", 1e-2, 1e-4),
         representation,
-        double_q=True,
+        target_rule="double",
         target_update_period=2,
         eval_epsilon=0.3,
     )
@@ -438,7 +442,7 @@ def test_learns_two_state_mdp_fixed_point():
     agent = make_dqn(
         QNetwork(MLP((32,)), 2),
         make_optimizer("adam", 1e-2, 1e-4),
-        double_q=True,
+        target_rule="double",
         target_update_period=10,
     )
     state = agent.init(jax.random.key(0), jnp.zeros(2))
