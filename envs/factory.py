@@ -25,11 +25,13 @@ import envpool.registration
 import numpy as np
 from gymnasium import spaces
 
+from envs import decomposition
+
 # envpool builds its spaces from float64 bounds; gymnasium warns on every cast to float32.
 warnings.filterwarnings("ignore", message=".*precision lowered by casting", category=UserWarning)
 
 Suite = Literal["atari", "mujoco", "classic", "maze"]
-LifeLoss = Literal["off", "terminal", "discount"]
+LifeLoss = Literal["off", "terminal", "discount", "restart"]
 
 # envpool registers every id with the module that implements it; that module names the suite.
 _SUITE_OF_ENVPOOL_MODULE: dict[str, Suite] = {
@@ -65,6 +67,18 @@ class AtariProtocol:
     - ``zoo``: DQN Zoo's Atari pipeline (Quan and Ostrovski 2020) as summarised in SPEC.md:
       sticky actions off, 1-30 no-ops every reset, discount 0 at a life loss while the
       episode goes on, rewards clipped to [-1, 1], bilinear resize, 108k-frame cap.
+    - ``md3qn``: the MD3QN code (Zhang et al. 2021, a TF Dopamine fork): no sticky actions,
+      no no-op starts (envpool's minimum, one no-op frame), a life loss is a terminal for
+      the agent while the game goes on and the frame stack restarts at it
+      (``life_loss="restart"``), 27k-step cap, area resize, and the reward decomposed into
+      the game's sources (envs.decomposition), each clipped to [-1, 1]. The score reported
+      is the raw game score over all lives.
+
+    ``life_loss``: "off"; "terminal" (envpool's episodic_life: the pool episode ends, and
+    the next step is an autoreset that ignores the action while the game goes on);
+    "discount" (marked on the host: ``terminated`` at the life loss, the game and the frame
+    stack go on); "restart" ("discount", and the frame stack starts again at the life-loss
+    observation, as Dopamine's begin_episode does).
     """
 
     name: str
@@ -77,6 +91,7 @@ class AtariProtocol:
     use_inter_area_resize: bool
     frame_skip: int = 4
     frame_stack: int = 4
+    decompose_rewards: bool = False
 
 
 ATARI_PROTOCOLS: dict[str, AtariProtocol] = {
@@ -112,6 +127,17 @@ ATARI_PROTOCOLS: dict[str, AtariProtocol] = {
             eval_max_episode_steps=27_000,
             use_inter_area_resize=False,
         ),
+        AtariProtocol(
+            name="md3qn",
+            repeat_action_probability=0.0,
+            noop_max=1,
+            life_loss="restart",
+            reward_clip=True,
+            max_episode_steps=27_000,
+            eval_max_episode_steps=27_000,
+            use_inter_area_resize=True,
+            decompose_rewards=True,
+        ),
     )
 }
 
@@ -139,6 +165,9 @@ class EnvSpec:
     max_episode_steps: int
     frames_per_step: int
     reward_shape: tuple[int, ...] = ()  # () a scalar reward, (N,) a vector of N sources
+    # A terminated step that no autoreset follows starts a new frame stack (life_loss
+    # "restart"); otherwise only ``first`` does.
+    restart_stack_at_termination: bool = False
 
     @property
     def num_reward_sources(self) -> int:
@@ -206,12 +235,14 @@ class VecEnv:
         env_seeds: np.ndarray,
         life_loss: LifeLoss,
         reward_clip: bool,
+        decomposed_game: str | None = None,
     ) -> None:
         self.spec = spec
         self.env_seeds = env_seeds
         self._pool = pool
         self._life_loss = life_loss
         self._reward_clip = reward_clip
+        self._decomposed_game = decomposed_game
         self._action_dtype = pool.action_space.dtype
         self._batch_shape = (spec.num_seeds, spec.envs_per_seed)
         num_envs = spec.num_seeds * spec.envs_per_seed
@@ -220,6 +251,7 @@ class VecEnv:
         self._game_done = np.zeros(num_envs, bool)  # the next step starts a new game
         self._game_return = np.zeros(num_envs, np.float64)
         self._game_length = np.zeros(num_envs, np.int32)
+        self._source_returns = np.zeros((num_envs, spec.num_reward_sources), np.float64)
         self._lives = np.zeros(num_envs, np.int32)
         self._was_reset = False
 
@@ -230,6 +262,7 @@ class VecEnv:
         self._game_done[:] = False
         self._game_return[:] = 0.0
         self._game_length[:] = 0
+        self._source_returns[:] = 0.0
         if self.spec.suite == "atari":
             self._lives = info["lives"].astype(np.int32)
         self._was_reset = True
@@ -237,7 +270,7 @@ class VecEnv:
         no = np.zeros(self._batch_shape, bool)
         return StepResult(
             obs=self._shape_obs(obs),
-            reward=zeros,
+            reward=np.zeros(self._batch_shape + self.spec.reward_shape, np.float32),
             terminated=no,
             truncated=no.copy(),
             first=np.ones(self._batch_shape, bool),
@@ -263,7 +296,7 @@ class VecEnv:
         score = info["reward"] if is_atari else pool_reward
 
         terminated = pool_terminated.copy()
-        if self._life_loss == "discount":
+        if self._life_loss in ("discount", "restart"):
             lives = info["lives"]
             terminated |= lives < self._lives
             self._lives = lives.astype(np.int32)
@@ -283,7 +316,13 @@ class VecEnv:
         self._pool_done = pool_terminated | pool_truncated
         self._game_done = game_over
 
-        reward = np.clip(score, -1.0, 1.0) if self._reward_clip else score
+        reward = score
+        if self._decomposed_game is not None:
+            reward = decomposition.decompose(self._decomposed_game, score)
+            self._source_returns = np.where(new_game[:, None], 0.0, self._source_returns) + reward
+        if self._reward_clip:
+            reward = np.clip(reward, -1.0, 1.0)
+        source_returns = np.where(game_over[:, None], self._source_returns, 0.0)
         return StepResult(
             obs=self._shape_obs(obs),
             reward=self._batched(reward.astype(np.float32)),
@@ -293,9 +332,9 @@ class VecEnv:
             episode_done=self._batched(game_over),
             episode_return=self._batched(np.where(game_over, self._game_return, 0.0), np.float32),
             episode_length=self._batched(np.where(game_over, self._game_length, 0), np.int32),
-            episode_source_return=np.zeros(
-                (*self._batch_shape, self.spec.num_reward_sources), np.float32
-            ),
+            episode_source_return=source_returns.reshape(
+                *self._batch_shape, self.spec.num_reward_sources
+            ).astype(np.float32),
         )
 
     def close(self) -> None:
@@ -321,7 +360,8 @@ class VecEnv:
         )
 
     def _batched(self, flat: np.ndarray, dtype: type | None = None) -> np.ndarray:
-        return flat.reshape(self._batch_shape).astype(dtype or flat.dtype, copy=False)
+        shape = self._batch_shape + flat.shape[1:]
+        return flat.reshape(shape).astype(dtype or flat.dtype, copy=False)
 
 
 def check_env_id(env_id: str) -> Suite:
@@ -425,6 +465,7 @@ def make_env(
         seeds,
         life_loss=protocol.life_loss if atari_training else "off",
         reward_clip=spec.suite == "atari" and protocol.reward_clip,
+        decomposed_game=decomposition.game_of(env_id) if spec.reward_shape else None,
     )
 
 
@@ -446,7 +487,10 @@ def _validate(
         raise ValueError(
             f"unknown Atari protocol {atari_protocol!r}: choose one of {sorted(ATARI_PROTOCOLS)}"
         )
-    return check_env_id(env_id)
+    suite = check_env_id(env_id)
+    if suite == "atari" and ATARI_PROTOCOLS[atari_protocol].decompose_rewards:
+        decomposition.check_decomposable(env_id)
+    return suite
 
 
 def _env_seeds(seed: int, run_seed_indices: Sequence[int], envs_per_seed: int) -> np.ndarray:
@@ -523,4 +567,10 @@ def _spec_from_envpool(
         envs_per_seed=envs_per_seed,
         max_episode_steps=int(pool_spec.config.max_episode_steps),
         frames_per_step=int(pool_spec.config.frame_skip) if is_atari else 1,
+        reward_shape=(
+            (len(decomposition.DECOMPOSITIONS[decomposition.game_of(env_id)]),)
+            if is_atari and protocol.decompose_rewards
+            else ()
+        ),
+        restart_stack_at_termination=is_atari and protocol.life_loss == "restart",
     )

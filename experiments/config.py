@@ -26,8 +26,10 @@ class Config:
     # Environment.
     env: str = "CartPole-v1"
     """envpool task id: an Atari v5 game (Pong-v5), MuJoCo v4/v5, or classic control."""
-    atari_protocol: Literal["dopamine", "nature", "zoo"] = "dopamine"
-    """Atari protocol (SPEC.md): sticky actions, no-ops, life loss, episode cap."""
+    atari_protocol: Literal["dopamine", "nature", "zoo", "md3qn"] = "dopamine"
+    """Atari protocol (SPEC.md): sticky actions, no-ops, life loss, episode cap; md3qn also
+    decomposes the reward into the game's sources (AirRaid, Asteroids, Gopher, MsPacman,
+    Pong, UpNDown)."""
     seed: int = 0
     """Run seed; every key and environment seed derives from it."""
     seeds: int = 8
@@ -363,7 +365,10 @@ def validate(config: Config) -> EnvSpec:
         c.learning_starts < c.replay_capacity,
         f"learning_starts={c.learning_starts} must be below replay_capacity={c.replay_capacity}.",
     )
-    spec = env_spec(c.env, c.seeds, c.envs_per_seed, c.atari_protocol)
+    try:
+        spec = env_spec(c.env, c.seeds, c.envs_per_seed, c.atari_protocol)
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
     family = FAMILIES[c.agent]
     continuous = [name for name, f in FAMILIES.items() if f.actions == "continuous"]
     discrete = [name for name, f in FAMILIES.items() if f.actions == "discrete"]

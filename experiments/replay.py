@@ -78,6 +78,7 @@ class Replay:
     n_step: int = 1
     batch_size: int = 32
     reward_shape: tuple[int, ...] = ()
+    restart_stack_at_termination: bool = False
 
     def __post_init__(self) -> None:
         for name in ("frame_shape", "action_shape", "reward_shape"):
@@ -274,7 +275,10 @@ class Replay:
         s = self.frame_stack
         rows = (row[:, None] + jnp.arange(1 - s, 1)[None]) % self.max_rows  # oldest first, (B, S)
         frames = state.frames[rows, env[:, None]]  # (B, S, *frame_shape)
-        first = state.first[rows, env[:, None]].astype(jnp.int32)
+        first = state.first[rows, env[:, None]]
+        if self.restart_stack_at_termination:
+            first = first | state.terminated[rows, env[:, None]]
+        first = first.astype(jnp.int32)
         # A frame is from an earlier episode iff a `first` comes strictly after it.
         later_firsts = jnp.flip(jnp.cumsum(jnp.flip(first, 1), axis=1), 1) - first
         keep = (later_firsts == 0).reshape(first.shape + (1,) * len(self.frame_shape))

@@ -64,6 +64,7 @@ def make_replay(config: Config, spec: EnvSpec) -> Replay:
         n_step=config.n_step,
         batch_size=config.batch_size,
         reward_shape=spec.reward_shape,
+        restart_stack_at_termination=spec.restart_stack_at_termination,
     )
 
 
@@ -186,7 +187,8 @@ class Trainer:
         )
 
     def _collect(self, state: SeedState, frame, reward, terminated, truncated, first, step):
-        obs_stack = stack_frames(state.obs_stack, frame, first)
+        stack_starts = first | terminated if self.spec.restart_stack_at_termination else first
+        obs_stack = stack_frames(state.obs_stack, frame, stack_starts)
         key, act_key = jax.random.split(state.key)
         action = self.agent.act(state.agent, obs_stack, act_key, step, first)
         replay = self.replay.add(state.replay, frame, action, reward, terminated, truncated, first)

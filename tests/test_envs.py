@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from envs import ATARI_PROTOCOLS, check_env_id, env_spec, make_env
+from envs.decomposition import decompose
 
 # The pool options each Atari protocol must translate to, written out independently of
 # envs.factory (SPEC.md, "Atari protocols").
@@ -40,6 +41,13 @@ _RAW_ATARI_OPTIONS = {
         noop_max=30,
         episodic_life=False,
         use_inter_area_resize=False,
+    ),
+    "md3qn": dict(
+        _ATARI_COMMON,
+        repeat_action_probability=0.0,
+        noop_max=1,
+        episodic_life=False,
+        use_inter_area_resize=True,
     ),
 }
 
@@ -220,6 +228,51 @@ def test_zoo_life_loss_terminates_without_ending_the_episode():
     env.close()
 
 
+def test_md3qn_protocol_decomposes_rewards_and_restarts_at_life_losses():
+    """MsPacman under md3qn: the reward vector is the decomposition of the raw reward with
+    each source clipped; a life loss terminates for the agent while the game (and its score
+    and per-source returns) goes on."""
+    env = make_env("MsPacman-v5", 1, 2, seed=3, atari_protocol="md3qn")
+    assert env.spec.reward_shape == (3,) and env.spec.restart_stack_at_termination
+    raw = _raw_pool("MsPacman-v5", env.env_seeds[0].tolist(), **_RAW_ATARI_OPTIONS["md3qn"])
+    env.reset()
+    _, info = raw.reset()
+    lives = info["lives"]
+    rng = np.random.default_rng(4)
+    score, sources = np.zeros(2), np.zeros((2, 3))
+    num_life_losses = num_games = 0
+    for _ in range(1500):
+        actions = _random_actions(rng, env.spec)
+        result = env.step(actions)
+        raw_obs, _, raw_terminated, raw_truncated, info = raw.step(actions[0])
+        np.testing.assert_array_equal(result.obs[0], raw_obs[:, 0])
+        components = decompose("MsPacman", info["reward"])
+        np.testing.assert_array_equal(result.reward[0], np.clip(components, -1, 1))
+        life_lost = info["lives"] < lives
+        game_over = raw_terminated | raw_truncated
+        np.testing.assert_array_equal(result.terminated[0], life_lost | raw_terminated)
+        np.testing.assert_array_equal(result.episode_done[0], game_over)
+        assert not result.first[0][life_lost & ~game_over].any()
+        score += info["reward"]
+        sources += components
+        for e in np.nonzero(game_over)[0]:
+            assert result.episode_return[0, e] == np.float32(score[e])
+            np.testing.assert_array_equal(
+                result.episode_source_return[0, e], sources[e].astype(np.float32)
+            )
+            score[e], sources[e] = 0.0, 0.0
+            num_games += 1
+        num_life_losses += int((life_lost & ~game_over).sum())
+        lives = info["lives"]
+    assert num_life_losses >= 3 and num_games >= 1
+    env.close()
+
+
+def test_md3qn_protocol_refuses_a_game_without_decomposition_rules():
+    with pytest.raises(ValueError, match="MsPacman"):
+        env_spec("Breakout-v5", 1, 1, atari_protocol="md3qn")
+
+
 def test_nature_life_loss_ends_training_episode_and_score_spans_lives():
     env = make_env("Breakout-v5", 1, 2, seed=6, atari_protocol="nature")
     raw = _raw_pool("Breakout-v5", env.env_seeds[0].tolist(), **_RAW_ATARI_OPTIONS["nature"])
@@ -335,6 +388,9 @@ def test_step_rejects_bad_actions():
         ("InvertedPendulum-v4", {}),
         ("Breakout-v5", dict(atari_protocol="nature")),
         ("Breakout-v5", dict(atari_protocol="nature", evaluation=True)),
+        ("Pong-v5", dict(atari_protocol="md3qn")),
+        ("ExclusiveMazeVector-v1", {}),
+        ("ConstraintMaze-v3", {}),
     ],
 )
 def test_env_spec_matches_made_env(env_id, kwargs):

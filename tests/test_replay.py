@@ -251,10 +251,14 @@ def test_matches_brute_force_through_wraparound(
     assert checked >= 4
 
 
-def sample_handmade(reward, terminated, truncated, first, n_step: int, capacity: int):
+def sample_handmade(
+    reward, terminated, truncated, first, n_step: int, capacity: int, restart: bool = False
+):
     """A batch of 2000 from one env (S = 2, gamma = 1/2) fed the given per-step lists;
-    step j's frame is encode(j + 1) and its action j. Returns (replay state, batch)."""
+    step j's frame is encode(j + 1) and its action j; `restart` restarts the frame stack at
+    terminated rows. Returns (replay state, batch)."""
     replay = Replay(
+        restart_stack_at_termination=restart,
         capacity=capacity,
         num_envs=1,
         frame_shape=FRAME_SHAPE,
@@ -311,19 +315,23 @@ def test_handmade_episode_boundaries():
     assert seen == set(expected)
 
 
-def test_the_transition_after_a_life_loss_is_kept():
-    """DQN Zoo's life loss (discount 0, the game goes on, no reset): the returns that reach
-    the life-loss step stop there, and the transition that leaves it is sampled with the
-    reward of the next step. One env, S=2, n=2, gamma=1/2."""
+@pytest.mark.parametrize("restart", [False, True])
+def test_the_transition_after_a_life_loss_is_kept(restart):
+    """A life loss with discount 0 while the game goes on (DQN Zoo; md3qn also restarts the
+    frame stack there): the returns that reach the life-loss step stop there, and the
+    transition that leaves it is sampled with the reward of the next step. One env, S=2,
+    n=2, gamma=1/2."""
     # step:        0  1  2  3  4   5   6   7
     reward = [0, 1, 2, 4, 8, 16, 32, 64]
     terminated = [0, 0, 0, 1, 0, 0, 0, 0]  # a life lost at step 3, no autoreset after it
     first = [1, 0, 0, 0, 0, 0, 0, 0]
-    state, batch = sample_handmade(reward, terminated, [0] * 8, first, n_step=2, capacity=8)
+    state, batch = sample_handmade(
+        reward, terminated, [0] * 8, first, n_step=2, capacity=8, restart=restart
+    )
     expected = {  # start k: (reward_t, discount_t, obs_t steps)
         1: (2 + 4 / 2, 0.0, (2, 3)),  # reaches the life loss: no bootstrap
         2: (4, 0.0, (2, 3)),
-        3: (8 + 16 / 2, 0.25, (4, 5)),  # leaves the life loss, its stack unbroken
+        3: (8 + 16 / 2, 0.25, (4, 5)),  # leaves the life loss
         4: (16 + 32 / 2, 0.25, (5, 6)),
         5: (32 + 64 / 2, 0.25, (6, 7)),
     }
@@ -334,7 +342,10 @@ def test_the_transition_after_a_life_loss_is_kept():
     for i, k in enumerate(np.asarray(batch.action_tm1)):
         reward_t, discount_t, obs_t = expected[int(k)]
         assert (float(batch.reward_t[i]), float(batch.discount_t[i])) == (reward_t, discount_t)
-        assert tuple(t_steps[i]) == obs_t and tuple(tm1_steps[i]) == (k - 1, k)
+        # With a restart, the stack at the life-loss step 3 holds no older frame.
+        expected_tm1 = (-1 if restart and k == 3 else k - 1, k)
+        expected_t = (-1, 3) if restart and obs_t == (2, 3) else obs_t
+        assert tuple(tm1_steps[i]) == expected_tm1 and tuple(t_steps[i]) == expected_t
         seen.add(int(k))
     assert seen == set(expected)
 
