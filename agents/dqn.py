@@ -238,7 +238,13 @@ def make_dqn(
         new_state = DQNState(params, target_params, opt_state, update_count)
         return new_state, {"loss": mean_loss, **metrics}
 
-    return Agent(init, act, eval_act, update, q_values, return_distribution)
+    return_particles = None
+    if representation.particles is not None:
+
+        def return_particles(params: Params, obs: jax.Array) -> jax.Array:
+            return representation.particles(network.apply(params, obs))
+
+    return Agent(init, act, eval_act, update, q_values, return_distribution, return_particles)
 
 
 def bootstrap_losses(

@@ -38,6 +38,8 @@ class ValueRepresentation(NamedTuple):
       over its sources by the agent), (N,) when it takes a vector of N sources.
     reward_value(r_t (..., *reward_shape)) -> (...): the reward on the scale of q_values
       (for the logged mean target); None is the reward itself.
+    particles(outputs (..., m)) -> (..., M, N): the predicted joint-return particles of a
+      particle critic; None for the others.
     """
 
     name: str
@@ -48,6 +50,7 @@ class ValueRepresentation(NamedTuple):
     probabilities: Callable[[jax.Array], jax.Array] | None = None
     reward_shape: tuple[int, ...] = ()
     reward_value: Callable[[jax.Array], jax.Array] | None = None
+    particles: Callable[[jax.Array], jax.Array] | None = None
 
 
 def return_distribution(
@@ -282,6 +285,7 @@ def particles(
         loss_fn,
         reward_shape=(num_sources,) if num_sources > 1 else (),
         reward_value=lambda r_t: jnp.mean(r_t, axis=-1) if num_sources > 1 else r_t,
+        particles=lambda outputs: outputs.reshape(*outputs.shape[:-1], *shape),
     )
 
 

@@ -36,6 +36,8 @@ class Agent(NamedTuple):
     q_values(params, obs (..., *obs_shape)) -> (..., A) float32 (Q agents)
     return_distribution(params, obs (..., *obs_shape)) -> (support (m,), probabilities
       (..., A, m)) for categorical critics; raises for a scalar one
+    return_particles(params, obs (..., *obs_shape)) -> (..., A, M, N): the joint-return
+      particles of a particle critic (MD3QN, MMDQN); None for other agents
     """
 
     init: Callable[[jax.Array, jax.Array], Any]
@@ -44,3 +46,4 @@ class Agent(NamedTuple):
     update: Callable[[Any, Transition, jax.Array], tuple[Any, dict[str, jax.Array]]]
     q_values: Callable[[Params, jax.Array], jax.Array] | None = None
     return_distribution: Callable[[Params, jax.Array], tuple[Any, jax.Array]] | None = None
+    return_particles: Callable[[Params, jax.Array], jax.Array] | None = None

@@ -1,8 +1,11 @@
 """Reading finished or running runs back for analysis in notebooks: configs, trained
 agents and what they predict."""
 
+import itertools
 import json
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import jax
 import jax.numpy as jnp
@@ -10,10 +13,14 @@ import numpy as np
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
+from envs import make_env
 from experiments.checkpoint import Checkpointer
-from experiments.config import Config
+from experiments.config import Config, validate
 from experiments.logger import CONFIG_FILE, process_dirs
 from experiments.runner import SEED_AXIS, SeedState, Trainer
+
+if TYPE_CHECKING:
+    import matplotlib.figure
 
 
 def load_config(run_dir: str | Path) -> Config:
@@ -87,3 +94,93 @@ def return_distribution(
     params = jax.tree.map(lambda x: x[member], state.agent.params)
     support, probabilities = trainer.agent.return_distribution(params, np.asarray(obs))
     return np.asarray(support), np.asarray(probabilities)
+
+
+def joint_return_particles(
+    trainer: Trainer, state: SeedState, obs: np.ndarray, action: int, member: int = 0
+) -> np.ndarray:
+    """The joint-return particles a member's particle critic (MD3QN, MMDQN) predicts.
+
+    Args:
+      trainer, state: as returned by `load_run` (or `train`'s RunResult.state).
+      obs: (*obs_shape) one observation as the agent sees it.
+      action: the action whose return is asked for.
+      member: index of the seed (or sweep point x seed) in the run.
+
+    Returns:
+      (M, N) particles, N reward sources (1 for MMDQN).
+    """
+    if trainer.agent.return_particles is None:
+        raise ValueError(
+            f"agent={trainer.config.agent!r} predicts no return particles; use md3qn or mmdqn."
+        )
+    params = jax.tree.map(lambda x: x[member], state.agent.params)
+    particles = trainer.agent.return_particles(params, np.asarray(obs)[None])
+    return np.asarray(particles[0, action])
+
+
+def start_observation(config: Config) -> np.ndarray:
+    """(*obs_shape) the first observation of the config's task (deterministic on the mazes),
+    for tasks the agent sees one frame at a time."""
+    spec = validate(config)
+    if spec.frame_stack != 1:
+        raise ValueError(f"{config.env} stacks {spec.frame_stack} frames; pass an observation.")
+    env = make_env(config.env, 1, 1, seed=config.seed)
+    obs = env.reset().obs[0, 0]
+    env.close()
+    return obs
+
+
+def joint_return_figure(
+    predicted: np.ndarray,
+    monte_carlo: np.ndarray,
+    pairs: Sequence[tuple[int, int]] | None = None,
+    title: str = "",
+) -> "matplotlib.figure.Figure":
+    """Scatter plots of predicted joint-return particles (M, N) beside Monte-Carlo joint
+    returns (K, N) of the same policy, one panel per pair of sources (all pairs by default;
+    the MD3QN paper's Fig. 2)."""
+    import matplotlib.pyplot as plt
+
+    num_sources = predicted.shape[1]
+    if num_sources < 2 or monte_carlo.shape[1] != num_sources:
+        raise ValueError(
+            f"need joint returns of the same N >= 2 sources, got {predicted.shape} and "
+            f"{monte_carlo.shape}"
+        )
+    pairs = list(pairs or itertools.combinations(range(num_sources), 2))
+    figure, axes = plt.subplots(1, len(pairs), figsize=(4.2 * len(pairs), 4), squeeze=False)
+    for axis, (i, j) in zip(axes[0], pairs, strict=True):
+        axis.scatter(monte_carlo[:, i], monte_carlo[:, j], s=8, alpha=0.5, label="Monte Carlo")
+        axis.scatter(predicted[:, i], predicted[:, j], s=8, alpha=0.5, label="particles")
+        axis.set_xlabel(f"return of source {i}")
+        axis.set_ylabel(f"return of source {j}")
+        axis.grid(alpha=0.3)
+        axis.legend(fontsize=8)
+    if title:
+        figure.suptitle(title, fontsize=10)
+    figure.tight_layout()
+    return figure
+
+
+def maze_joint_return_figure(
+    run_dir: str | Path, output: str | Path, num_episodes: int = 1000, member: int = 0
+) -> Path:
+    """Writes the paper's Fig. 2 for a maze run: one member's particles at (start, action 0)
+    beside `num_episodes` Monte-Carlo joint returns of "action 0, then uniform" (the
+    policy md3qn_maze_eval evaluates) at the run's discount. Returns the PNG's path."""
+    import matplotlib.pyplot as plt
+
+    from envs.maze import monte_carlo_joint_returns
+
+    trainer, state, iterations = load_run(run_dir)
+    config = trainer.config
+    predicted = joint_return_particles(trainer, state, start_observation(config), 0, member)
+    monte_carlo = monte_carlo_joint_returns(config.env, num_episodes, config.gamma, seed=0)
+    title = f"{config.env}, {iterations * config.iteration_steps:,} steps\nreturn from (start, 0)"
+    figure = joint_return_figure(predicted, monte_carlo, title=title)
+    output = Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(output, dpi=110)
+    plt.close(figure)
+    return output

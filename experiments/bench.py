@@ -1,12 +1,13 @@
 """Throughput of the training loop's pieces on this machine: a script, not a test.
 
     python -m experiments.bench [--quick] [--output bench.json]
-        [--sections env,collect,train,updates,representations,iterated,td3,devices,checkpoint,
-                    replay]
+        [--sections env,collect,train,updates,representations,iterated,multireward,td3,devices,
+                    checkpoint,replay]
 
 Sections (each a small function returning a list of dict rows):
 
-- env: envpool steps/s with uniform random actions, through `envs.make_env`.
+- env: envpool steps/s with uniform random actions, through `envs.make_env`; the maze pools
+  (vector and 84x84 RGB observations) with their ratio to CartPole's at the same size.
 - collect: the runner's loop with its collect call only (policy, replay write and
   host<->device copies) on the same pools, for both seed axes, and its ratio to the raw pool;
   with a raw pool step's milliseconds, the rest of a loop step's (policy, replay write,
@@ -26,6 +27,10 @@ Sections (each a small function returning a list of dict rows):
   (1, 3, 5) as K separate networks and as K heads on a shared torso, and each one's time per
   update over DQN's (dqn_atari_dopamine: the same Nature CNN, replay and batch of 32) at the
   same seeds, in interleaved rounds as for the representations.
+- multireward: MD3QN (md3qn_atari, M = 200) and HRA (hra_atari) on decomposed Pong (N = 2)
+  and AirRaid (N = 4), each one's time per update over DQN's (the same protocol, Nature CNN
+  and replay, learning the sum of the sources), in interleaved rounds; target: MD3QN at most
+  1.5x DQN.
 - td3: TD3 (td3_mujoco_paper) on HalfCheetah-v4: updates/s over a full replay, and the
   runner's loop with one update per agent step (acting, replay writes, update), timed over
   a few hundred loop steps and extrapolated to seconds per 100k agent steps, with each seed
@@ -69,7 +74,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from envs import StepResult, VecEnv, make_env
+from envs import StepResult, VecEnv, env_spec, make_env
 from experiments.checkpoint import CHECKPOINT_DIR, Checkpointer
 from experiments.config import Config
 from experiments.logger import format_table
@@ -86,6 +91,7 @@ SECTIONS = (
     "updates",
     "representations",
     "iterated",
+    "multireward",
     "td3",
     "devices",
     "checkpoint",
@@ -97,6 +103,9 @@ BENCH_PRESETS = (ATARI_PRESET, MLP_PRESET)
 SEED_AXES = ("vmap", "map")
 REPRESENTATIONS = ("scalar", "c51", "hl_gauss", "two_hot")  # scalar first: the reference
 ITERATED_PRESET = "idqn_atari"
+MULTIREWARD_PRESETS = ("md3qn_atari", "hra_atari")
+MULTIREWARD_TARGET = 1.5  # MD3QN's time per update over DQN's, at most
+MAZE_ENVS = ("InclusiveMazeVector-v2", "InclusiveMaze-v2")  # vector and pixel observations
 TD3_PRESET, TD3_ENV = "td3_mujoco_paper", "HalfCheetah-v4"
 TD3_EXTRAPOLATED_STEPS = 100_000  # agent steps per seed of the td3 section's training time
 ATARI_ATOMS, ATARI_V_MIN, ATARI_V_MAX = 51, -10.0, 10.0
@@ -127,6 +136,10 @@ class Settings:
     Nature CNNs took 80 s per call of 2 updates on 2 CPU cores (K = 5 is slower still)."""
     iterated_networks: tuple[int, ...] = (1, 3, 5)
     """i-DQN's K (networks or heads) in the iterated section."""
+    multireward_seeds: tuple[int, ...] = (1, 8)
+    """Seed counts of the multireward section."""
+    multireward_games: tuple[str, ...] = ("Pong-v5", "AirRaid-v5")
+    """Decomposed games of the multireward section: N = 2 and 4 reward sources."""
     td3_seeds: tuple[int, ...] = (1, 8)
     """Seed counts of the td3 section; the first (1) is the reference of its time ratios."""
     td3_loop_steps: int = 300
@@ -162,6 +175,8 @@ QUICK = Settings(
     seeds=(2,),
     update_seeds=(2,),
     representation_seeds=(1,),
+    multireward_games=("Pong-v5",),
+    multireward_seeds=(1,),
     td3_seeds=(1,),
     td3_loop_steps=100,
     device_seeds=4,
@@ -277,10 +292,17 @@ def raw_env_rate(config: Config, settings: Settings) -> float:
 
 
 def bench_envs(settings: Settings) -> list[Row]:
-    """Section env: raw pool steps/s for each preset's environment and pool size."""
+    """Section env: raw pool steps/s for each preset's environment and pool size, and the
+    maze pools' (vector and pixel observations) as a ratio to CartPole's at the same size."""
     rows = []
-    for preset, seeds in itertools.product(BENCH_PRESETS, settings.seeds):
-        config = bench_config(preset, seeds, settings)
+    configs = [
+        (bench_config(preset, seeds, settings), seeds)
+        for preset, seeds in itertools.product(BENCH_PRESETS, settings.seeds)
+    ] + [
+        (dataclasses.replace(bench_config(MLP_PRESET, seeds, settings), env=env), seeds)
+        for env, seeds in itertools.product(MAZE_ENVS, settings.seeds)
+    ]
+    for config, seeds in configs:
         rate = raw_env_rate(config, settings)
         rows.append(
             {
@@ -292,6 +314,10 @@ def bench_envs(settings: Settings) -> list[Row]:
                 "steps_per_s_per_seed": rate / seeds,
             }
         )
+    cartpole = {r["seeds"]: r["steps_per_s"] for r in rows if r["env"] == "CartPole-v1"}
+    for row in rows:
+        if row["env"] in MAZE_ENVS:
+            row["over_cartpole"] = row["steps_per_s"] / cartpole[row["seeds"]]
     return rows
 
 
@@ -624,6 +650,33 @@ def bench_iterated(settings: Settings) -> list[Row]:
     return rows
 
 
+def bench_multireward(settings: Settings) -> list[Row]:
+    """Section multireward: updates/s of MD3QN (M = 200 particles in R^N) and HRA (N heads)
+    with the Nature CNN on a decomposed game, and their time per update over DQN's (the first
+    row, same protocol and network, learning the sum of the sources) on the same replay,
+    timed in interleaved rounds."""
+    rows = []
+    for game, seeds in itertools.product(settings.multireward_games, settings.multireward_seeds):
+        configs = [
+            bench_config(preset, seeds, settings, env=game) for preset in MULTIREWARD_PRESETS
+        ]
+        configs.insert(0, dataclasses.replace(configs[0], agent="dqn"))
+        figures = paired_update_figures(configs, settings)
+        for config, row in zip(configs, figures, strict=True):
+            spec = env_spec(config.env, 1, 1, config.atari_protocol)
+            head = {
+                "section": "multireward",
+                "agent": config.agent,
+                "sources": spec.reward_shape[0],
+            }
+            if config.agent == "md3qn":
+                met = row["time_ratio"] <= MULTIREWARD_TARGET
+                head |= {"particles": config.num_particles}
+                row = row | {"target": MULTIREWARD_TARGET, "target_met": met}
+            rows.append(head | row)
+    return rows
+
+
 # TD3 on MuJoCo -------------------------------------------------------------------------------
 
 
@@ -816,6 +869,7 @@ SECTION_FUNCTIONS: dict[str, Callable[[Settings], list[Row]]] = {
     "updates": bench_updates,
     "representations": bench_representations,
     "iterated": bench_iterated,
+    "multireward": bench_multireward,
     "td3": bench_td3,
     "devices": bench_devices,
     "checkpoint": bench_checkpoint,
@@ -857,6 +911,9 @@ def parse_args(argv: Sequence[str]) -> tuple[argparse.Namespace, Settings]:
     parser.add_argument("--update-seeds", type=_int_tuple, help="updates section, e.g. 1,4,8")
     parser.add_argument("--iterated-seeds", type=_int_tuple, help="iterated section, e.g. 1,8")
     parser.add_argument("--iterated-networks", type=_int_tuple, help="i-DQN's K, e.g. 1,3,5")
+    parser.add_argument(
+        "--multireward-seeds", type=_int_tuple, help="multireward section, e.g. 1,8"
+    )
     parser.add_argument("--capacity", type=int, help="replay transitions per seed")
     parser.add_argument("--reps", type=int, help="timed repetitions per figure")
     parser.add_argument("--ratio-rounds", type=int, help="rounds of the time-ratio sections")
@@ -869,6 +926,7 @@ def parse_args(argv: Sequence[str]) -> tuple[argparse.Namespace, Settings]:
         "update_seeds",
         "iterated_seeds",
         "iterated_networks",
+        "multireward_seeds",
         "capacity",
         "reps",
         "ratio_rounds",

@@ -98,14 +98,6 @@ def _q_network(config: Config, spec: EnvSpec, representation: ValueRepresentatio
     )
 
 
-def _check_scalar_reward(config: Config, spec: EnvSpec, label: str) -> None:
-    check(
-        not spec.reward_shape,
-        f"{config.env} returns a vector of {spec.num_reward_sources} rewards; {label} learns "
-        "from a scalar reward: use --agent dqn, md3qn, mmdqn or hra.",
-    )
-
-
 def _check_reward_vector(config: Config, spec: EnvSpec, label: str) -> None:
     check(
         spec.num_reward_sources >= 1,
@@ -198,7 +190,6 @@ def _check_td3(config: Config, spec: EnvSpec) -> None:
         f"{c.env}'s action bounds [{spec.action_low}, {spec.action_high}] are not finite "
         "with low < high in every dimension; TD3 needs a bounded action space.",
     )
-    _check_scalar_reward(c, spec, "TD3")
     check(c.policy_delay >= 1, f"policy_delay={c.policy_delay}: use 1 or more.")
     for name in ("target_noise", "target_noise_clip", "exploration_noise"):
         value = getattr(c, name)

@@ -83,6 +83,18 @@ def test_atari_presets_follow_their_protocols():
         ),
         ({"agent": "td3", "env": "Hopper-v4", "target_update_tau": 1.5}, "target_update_tau"),
         ({"env": "Hopper-v4"}, "--agent td3"),
+        ({"agent": "md3qn"}, "needs a multi-reward task"),
+        ({"agent": "hra"}, "needs a multi-reward task"),
+        ({"agent": "md3qn", "env": "ExclusiveMazeVector-v1", "num_particles": 1}, "M >= 2"),
+        ({"agent": "mmdqn", "num_particles": 0}, "M >= 2"),
+        ({"agent": "md3qn", "env": "ExclusiveMazeVector-v1", "double_q": True}, "double_q"),
+        ({"env": "ExclusiveMaze-v1"}, "--network nature_cnn"),
+        ({"env": "ExclusiveMazeVektor-v1"}, "ExclusiveMazeVector-v1"),
+        ({"env": "Breakout-v5", "atari_protocol": "md3qn"}, "AirRaid, Asteroids"),
+        (
+            {"agent": "td3", "env": "ExclusiveMazeVector-v1"},
+            "TD3 needs a continuous action space",
+        ),
     ],
 )
 def test_bad_values_raise_before_compiling(override, fragment, no_compile, tmp_path):
