@@ -12,7 +12,7 @@ import pytest
 from experiments.checkpoint import CHECKPOINT_DIR, UNREADABLE_DIR
 from experiments.config import ConfigError
 from experiments.runner import train
-from tests.test_runner import TINY_CARTPOLE, TINY_TD3
+from tests.test_runner import MD3QN_MAZE, TINY_CARTPOLE, TINY_TD3
 
 CONFIG = dataclasses.replace(TINY_CARTPOLE, total_steps=900, iteration_steps=300)
 TIMING_METRICS = {"env_steps_per_s", "updates_per_s"}
@@ -51,11 +51,20 @@ ITERATED = {"agent": "iterated", "num_networks": 2, "target_sync_period": 10}
 
 
 @pytest.mark.parametrize(
-    "agent", [{**ITERATED, "target_update_period": 40}, TINY_TD3], ids=["iterated", "td3"]
+    "agent",
+    [
+        {**ITERATED, "target_update_period": 40},
+        TINY_TD3,
+        MD3QN_MAZE,
+        {**MD3QN_MAZE, "agent": "hra", "policy_evaluation": True},
+    ],
+    ids=["iterated", "td3", "md3qn_maze", "hra_maze_evaluation"],
 )
 def test_other_agents_resume_exactly(tmp_path, agent):
-    """The i-QN chain (anchor, copies, schedule counters) and TD3 (actor, twin critics,
-    their targets, two optimisers, the policy-delay counter) resume bit for bit."""
+    """The i-QN chain (anchor, copies, schedule counters), TD3 (actor, twin critics, their
+    targets, two optimisers, the policy-delay counter), and MD3QN and HRA on a maze (reward
+    vectors in the replay; random bootstrap actions in policy evaluation) resume bit for
+    bit."""
     config = dataclasses.replace(CONFIG, eval_episodes=0, **agent)
     uninterrupted = train(config, run_dir=tmp_path / "uninterrupted")
     run_dir = tmp_path / "run"

@@ -74,8 +74,11 @@ TINY_TD3 = {
     "target_update_tau": 0.005,
     "learning_starts": 100,
 }
+MD3QN_MAZE = {"env": "InclusiveMazeVector-v2", "agent": "md3qn", "num_particles": 8}
 VARIANTS = {
     "dqn": {},
+    "md3qn_maze": MD3QN_MAZE,
+    "hra_maze_evaluation": {**MD3QN_MAZE, "agent": "hra", "policy_evaluation": True},
     "c51": {"value_representation": "c51", "num_atoms": 11, "v_min": 0.0, "v_max": 100.0},
     "iterated_hl_gauss": {
         "agent": "iterated",
@@ -93,7 +96,9 @@ VARIANTS = {
 @pytest.mark.parametrize("variant", list(VARIANTS))
 def test_seeds_trained_together_equal_single_seed_runs(tmp_path, variant):
     """3 seeds in one program == each seed run alone (same keys and environments), bit for
-    bit, for DQN, a categorical critic and the i-QN chain, with the sequential seed map.
+    bit, for DQN, a categorical critic, the i-QN chain, and MD3QN and HRA (policy evaluation,
+    with its random bootstrap actions) on a maze's reward vectors, with the sequential seed
+    map.
     (Vmapped seeds equal the map's: test_sequential_seed_map_equals_vmap. A vmapped
     single-seed program is compiled differently: on the AMD EPYC development box its
     parameters differ from the vmapped seeds' in the last bit; earlier boxes matched.) TD3 is
@@ -112,6 +117,22 @@ def test_seeds_trained_together_equal_single_seed_runs(tmp_path, variant):
             alone.agent,
         )
         np.testing.assert_array_equal(together.replay.frames[index], alone.replay.frames[0])
+
+
+def test_reward_vector_run_logs_each_source(tmp_path):
+    """A maze's episode returns are logged whole and per source, and they add up."""
+    config = dataclasses.replace(TINY_CARTPOLE, eval_episodes=0, **MD3QN_MAZE)
+    run_dir = train(config, run_dir=tmp_path / "run").run_dir
+    logged = {}
+    for row in _rows(run_dir):
+        logged.setdefault((row["seed"], row["step"]), {})[row["metric"]] = float(row["value"])
+    episodes = [m for m in logged.values() if "episode_return" in m]
+    assert len(episodes) > 20
+    for metrics in episodes:
+        sources = metrics["episode_return/source_0"] + metrics["episode_return/source_1"]
+        np.testing.assert_allclose(sources, metrics["episode_return"], rtol=1e-6)
+    assert any(m["episode_return/source_0"] > 0 for m in episodes)
+    assert any(m["episode_return/source_1"] > 0 for m in episodes)
 
 
 def test_sequential_seed_map_equals_vmap(tmp_path):
