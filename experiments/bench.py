@@ -429,8 +429,8 @@ def bench_collect(settings: Settings, raw_rates: dict[tuple[str, int], float]) -
 
 def random_fill(trainer: Trainer, rows: int) -> Callable[[ReplayState, jax.Array], ReplayState]:
     """Jitted (replay states (S, ...), keys (S,)) -> replay states with `rows` more rows of
-    random frames, actions (continuous ones uniform within their bounds) and rewards,
-    episodes ending with probability 1/500 a step."""
+    random frames, actions (continuous ones uniform within their bounds) and rewards (a
+    vector of them for a reward vector), episodes ending with probability 1/500 a step."""
     replay, spec = trainer.replay, trainer.spec
     e = replay.num_envs
     frame_shape = (e, *replay.frame_shape)
@@ -448,8 +448,9 @@ def random_fill(trainer: Trainer, rows: int) -> Callable[[ReplayState, jax.Array
             action = jax.random.uniform(action_key, action_shape, minval=low, maxval=high)
         else:
             action = jax.random.randint(action_key, (e,), 0, spec.num_actions, jnp.int32)
-        reward = jax.random.randint(reward_key, (e,), -1, 2).astype(jnp.float32)
-        reward = jnp.where(first, 0.0, reward)
+        reward_shape = (e, *replay.reward_shape)
+        reward = jax.random.randint(reward_key, reward_shape, -1, 2).astype(jnp.float32)
+        reward = jnp.where(first.reshape((e,) + (1,) * len(replay.reward_shape)), 0.0, reward)
         terminated = ~first & (jax.random.uniform(end_key, (e,)) < TERMINAL_PROBABILITY)
         no = jnp.zeros((e,), bool)
         state = replay.add(state, frame, action, reward, terminated, no, first)

@@ -19,6 +19,7 @@ import numpy as np
 import optax
 
 from agents import Agent, make_dqn, make_optimizer, make_td3, representations
+from agents.dqn import TargetRule
 from agents.iterated import make_iterated_dqn
 from agents.losses import MD3QN_KERNEL, MMDQN_KERNEL
 from agents.representations import ValueRepresentation
@@ -220,48 +221,55 @@ def _build_td3(config: Config, spec: EnvSpec) -> Agent:
 # MD3QN, MMDQN, HRA ----------------------------------------------------------------------
 
 
-def _check_multi_reward(config: Config, spec: EnvSpec, label: str) -> None:
-    c = config
-    _check_target_period(c)
-    if label != "MMDQN":
-        _check_reward_vector(c, spec, label)
-    if label != "HRA":
-        check(
-            c.num_particles >= 2,
-            f"num_particles={c.num_particles}: {label} needs M >= 2 particles (the paper: 200).",
-        )
-    check(
-        not c.double_q,
-        f"double_q: {label} bootstraps from the target network's greedy action; drop --double-q.",
-    )
-
-
-def _build_multi_reward(config: Config, spec: EnvSpec, label: str) -> Agent:
-    c = config
-    if label == "MD3QN":
-        representation = representations.particles(
-            c.num_particles, spec.num_reward_sources, MD3QN_KERNEL
-        )
-    elif label == "MMDQN":
-        representation = representations.particles(c.num_particles, 1, MMDQN_KERNEL)
-    else:
-        representation = representations.heads(spec.num_reward_sources)
-    greedy_rule = "per_head" if label == "HRA" else "max"
-    return make_dqn(
-        _q_network(c, spec, representation),
-        make_optimizer_for(c),
-        representation,
-        target_rule="uniform" if c.policy_evaluation else greedy_rule,
-        target_update_period=c.target_update_period // c.update_period,
-        target_update_tau=c.target_update_tau,
-        epsilon=1.0 if c.policy_evaluation else epsilon_schedule(c),
-        eval_epsilon=1.0 if c.policy_evaluation else c.eval_epsilon,
-        first_action=0 if c.policy_evaluation else None,
-    )
-
-
-def _multi_reward_family(label: str, summary: str) -> Family:
+def _multi_reward_family(
+    label: str,
+    summary: str,
+    representation: Callable[[Config, EnvSpec], ValueRepresentation],
+    greedy_rule: TargetRule,
+    needs_reward_vector: bool,
+) -> Family:
+    """A DQN-style family of MD3QN's paper: a value representation built from the config and
+    the task's reward sources, a bootstrap rule for control, and the shared settings
+    (policy evaluation, epsilon schedule, network)."""
     particle_fields = () if label == "HRA" else ("num_particles",)
+
+    def check_fields(config: Config, spec: EnvSpec) -> None:
+        c = config
+        _check_target_period(c)
+        if needs_reward_vector:
+            _check_reward_vector(c, spec, label)
+        if particle_fields:
+            check(
+                c.num_particles >= 2,
+                f"num_particles={c.num_particles}: {label} needs M >= 2 particles (the "
+                "paper: 200).",
+            )
+        check(
+            not c.double_q,
+            f"double_q: {label} bootstraps from the target network's greedy action; drop "
+            "--double-q.",
+        )
+
+    def build(config: Config, spec: EnvSpec) -> Agent:
+        c = config
+        chosen = representation(c, spec)
+        return make_dqn(
+            _q_network(c, spec, chosen),
+            make_optimizer_for(c),
+            chosen,
+            target_rule="uniform" if c.policy_evaluation else greedy_rule,
+            target_update_period=c.target_update_period // c.update_period,
+            target_update_tau=c.target_update_tau,
+            epsilon=1.0 if c.policy_evaluation else epsilon_schedule(c),
+            eval_epsilon=1.0 if c.policy_evaluation else c.eval_epsilon,
+            first_action=0 if c.policy_evaluation else None,
+        )
+
+    def exploration(config: Config) -> optax.Schedule:
+        return (
+            optax.constant_schedule(1.0) if config.policy_evaluation else epsilon_schedule(config)
+        )
+
     return Family(
         label=label,
         summary=summary,
@@ -275,11 +283,9 @@ def _multi_reward_family(label: str, summary: str) -> Family:
             "target_update_period",
             *_EPSILON_FIELDS,
         ),
-        check=lambda config, spec: _check_multi_reward(config, spec, label),
-        build=lambda config, spec: _build_multi_reward(config, spec, label),
-        exploration=lambda config: (
-            optax.constant_schedule(1.0) if config.policy_evaluation else epsilon_schedule(config)
-        ),
+        check=check_fields,
+        build=build,
+        exploration=exploration,
     )
 
 
@@ -333,16 +339,27 @@ FAMILIES: dict[str, Family] = {
         "MD3QN",
         "the joint return of N reward sources as num_particles particles in R^N per action, "
         "squared-MMD loss (needs a multi-reward task)",
+        lambda c, spec: representations.particles(
+            c.num_particles, spec.num_reward_sources, MD3QN_KERNEL
+        ),
+        greedy_rule="max",
+        needs_reward_vector=True,
     ),
     "mmdqn": _multi_reward_family(
         "MMDQN",
         "the return as num_particles scalar particles per action, squared-MMD loss (a reward "
         "vector is summed)",
+        lambda c, spec: representations.particles(c.num_particles, 1, MMDQN_KERNEL),
+        greedy_rule="max",
+        needs_reward_vector=False,
     ),
     "hra": _multi_reward_family(
         "HRA",
         "one scalar Q-head per reward source, Q their sum, per-head greedy targets (needs a "
         "multi-reward task)",
+        lambda c, spec: representations.heads(spec.num_reward_sources),
+        greedy_rule="per_head",
+        needs_reward_vector=True,
     ),
 }
 

@@ -132,6 +132,26 @@ def test_iterated_is_timed_against_dqn(quick):
 
 
 @pytest.mark.slow
+def test_multireward_agents_are_timed_against_dqn(quick):
+    report, _ = quick
+    rows = _section(report, "multireward")
+    assert [(r["agent"], r["sources"]) for r in rows] == [("dqn", 2), ("md3qn", 2), ("hra", 2)]
+    for r in rows:
+        assert UPDATE_KEYS | {"time_ratio"} <= set(r)
+        assert (r["network"], r["batch_size"], r["seeds"]) == ("nature_cnn", 32, 1)
+        assert r["time_ratio"] == pytest.approx(rows[0]["updates_per_s"] / r["updates_per_s"])
+    assert rows[1]["particles"] == 200 and rows[1]["target"] == 1.5
+
+
+@pytest.mark.slow
+def test_maze_pools_are_timed_against_cartpole(quick):
+    rows = {(r["env"], r["seeds"]): r for r in _section(quick[0], "env")}
+    for env in ("InclusiveMazeVector-v2", "InclusiveMaze-v2"):
+        maze, cartpole = rows[env, 2], rows["CartPole-v1", 2]
+        assert maze["over_cartpole"] == pytest.approx(maze["steps_per_s"] / cartpole["steps_per_s"])
+
+
+@pytest.mark.slow
 def test_td3_times_updates_and_the_training_loop(quick):
     report, _ = quick
     settings = report["settings"]
