@@ -16,7 +16,16 @@ from experiments.presets import get_preset
 from experiments.replay import Replay
 
 LABELS = {"backend", "device_kind", "cpu_count", "jax_version"}
-SECTIONS = ["updates", "representations", "iterated", "td3", "devices", "checkpoint", "replay"]
+SECTIONS = [
+    "updates",
+    "representations",
+    "iterated",
+    "multireward",
+    "td3",
+    "devices",
+    "checkpoint",
+    "replay",
+]
 UPDATE_KEYS = {"network", "batch_size", "seeds", "updates_per_call", "updates_per_s"}
 UPDATE_KEYS |= {"updates_per_s_per_seed", "compile_s"}
 
@@ -141,14 +150,6 @@ def test_multireward_agents_are_timed_against_dqn(quick):
         assert (r["network"], r["batch_size"], r["seeds"]) == ("nature_cnn", 32, 1)
         assert r["time_ratio"] == pytest.approx(rows[0]["updates_per_s"] / r["updates_per_s"])
     assert rows[1]["particles"] == 200 and rows[1]["target"] == 1.5
-
-
-@pytest.mark.slow
-def test_maze_pools_are_timed_against_cartpole(quick):
-    rows = {(r["env"], r["seeds"]): r for r in _section(quick[0], "env")}
-    for env in ("InclusiveMazeVector-v2", "InclusiveMaze-v2"):
-        maze, cartpole = rows[env, 2], rows["CartPole-v1", 2]
-        assert maze["over_cartpole"] == pytest.approx(maze["steps_per_s"] / cartpole["steps_per_s"])
 
 
 @pytest.mark.slow
