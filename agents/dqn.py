@@ -133,7 +133,11 @@ def bootstrap_actions(
     if rule == "uniform":
         batch_size, num_actions = out_t.shape[:2]
         return jax.random.randint(key, (batch_size,), 0, num_actions, jnp.int32)
-    raise ValueError(f"Unknown target rule {rule!r}: use one of {get_args(TargetRule)}.")
+    raise _unknown_target_rule(rule)
+
+
+def _unknown_target_rule(rule: str) -> ValueError:
+    return ValueError(f"Unknown target rule {rule!r}: use one of {get_args(TargetRule)}.")
 
 
 def make_dqn(
@@ -172,7 +176,7 @@ def make_dqn(
     """
     representation = representation or scalar()
     if target_rule not in get_args(TargetRule):
-        raise ValueError(f"Unknown target rule {target_rule!r}: use one of {get_args(TargetRule)}.")
+        raise _unknown_target_rule(target_rule)
     epsilon_schedule = epsilon if callable(epsilon) else optax.constant_schedule(epsilon)
     if target_update_period < 1:
         raise ValueError(f"target_update_period must be >= 1, got {target_update_period}.")

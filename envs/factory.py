@@ -317,12 +317,13 @@ class VecEnv:
         self._game_done = game_over
 
         reward = score
+        source_returns = self._source_returns  # (num_envs, 0) without a decomposition
         if self._decomposed_game is not None:
             reward = decomposition.decompose(self._decomposed_game, score)
             self._source_returns = np.where(new_game[:, None], 0.0, self._source_returns) + reward
+            source_returns = np.where(game_over[:, None], self._source_returns, 0.0)
         if self._reward_clip:
             reward = np.clip(reward, -1.0, 1.0)
-        source_returns = np.where(game_over[:, None], self._source_returns, 0.0)
         return StepResult(
             obs=self._shape_obs(obs),
             reward=self._batched(reward.astype(np.float32)),
@@ -434,21 +435,12 @@ def make_env(
     from ``seed_offset``, e.g. when several hyperparameter values each train seeds 0..S-1.
     """
     spec = env_spec(env_id, num_seeds, envs_per_seed, atari_protocol, evaluation, max_episode_steps)
+    seeds = resolve_env_seeds(seed, num_seeds, envs_per_seed, seed_offset, seed_indices)
     if spec.suite == "maze":  # no life losses: the evaluation pool is a training pool
         from envs import maze
 
-        return maze.make_maze_env(
-            env_id, num_seeds, envs_per_seed, seed, max_episode_steps, seed_offset, seed_indices
-        )
-    for name, value in (("seed", seed), ("seed_offset", seed_offset)):
-        if not isinstance(value, int | np.integer) or value < 0:
-            raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
+        return maze.MazeEnv(spec, seeds)
     protocol = ATARI_PROTOCOLS[atari_protocol]
-    if seed_indices is None:
-        seed_indices = range(seed_offset, seed_offset + num_seeds)
-    if len(seed_indices) != num_seeds:
-        raise ValueError(f"seed_indices has {len(seed_indices)} entries for {num_seeds} seeds")
-    seeds = _env_seeds(seed, seed_indices, envs_per_seed)
     num_envs = num_seeds * envs_per_seed
     pool = envpool.make(
         env_id,
@@ -491,6 +483,25 @@ def _validate(
     if suite == "atari" and ATARI_PROTOCOLS[atari_protocol].decompose_rewards:
         decomposition.check_decomposable(env_id)
     return suite
+
+
+def resolve_env_seeds(
+    seed: int,
+    num_seeds: int,
+    envs_per_seed: int,
+    seed_offset: int = 0,
+    seed_indices: Sequence[int] | None = None,
+) -> np.ndarray:
+    """(num_seeds, envs_per_seed) environment seeds of a pool (see ``make_env``), after
+    checking the seed arguments."""
+    for name, value in (("seed", seed), ("seed_offset", seed_offset)):
+        if not isinstance(value, int | np.integer) or value < 0:
+            raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
+    if seed_indices is None:
+        seed_indices = range(seed_offset, seed_offset + num_seeds)
+    if len(seed_indices) != num_seeds:
+        raise ValueError(f"seed_indices has {len(seed_indices)} entries for {num_seeds} seeds")
+    return _env_seeds(seed, seed_indices, envs_per_seed)
 
 
 def _env_seeds(seed: int, run_seed_indices: Sequence[int], envs_per_seed: int) -> np.ndarray:

@@ -37,7 +37,7 @@ import envpool.registration
 import numpy as np
 
 from envs import maze_render
-from envs.factory import EnvSpec, StepResult, _env_seeds
+from envs.factory import EnvSpec, StepResult, resolve_env_seeds
 from envs.maze_render import BLOCKED, DOWN, EXIT, LEFT, OPEN, RIGHT, UP
 
 # Art from SPEC.md: `|` and `---` walls, blank edges open, `^ v < >` one-way edges (the
@@ -428,14 +428,9 @@ def make_maze_env(
     environment (s, e) gets ``_env_seeds(seed, seed_indices, envs_per_seed)[s, e]``, where
     seed_indices defaults to ``seed_offset, ..., seed_offset + num_seeds - 1``."""
     spec = maze_spec(env_id, num_seeds, envs_per_seed, max_episode_steps)
-    for name, value in (("seed", seed), ("seed_offset", seed_offset)):
-        if not isinstance(value, int | np.integer) or value < 0:
-            raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
-    if seed_indices is None:
-        seed_indices = range(seed_offset, seed_offset + num_seeds)
-    if len(seed_indices) != num_seeds:
-        raise ValueError(f"seed_indices has {len(seed_indices)} entries for {num_seeds} seeds")
-    return MazeEnv(spec, _env_seeds(seed, seed_indices, envs_per_seed))
+    return MazeEnv(
+        spec, resolve_env_seeds(seed, num_seeds, envs_per_seed, seed_offset, seed_indices)
+    )
 
 
 def monte_carlo_joint_returns(

@@ -15,7 +15,7 @@ from jax.sharding import PartitionSpec as P
 
 from envs import make_env
 from experiments.checkpoint import Checkpointer
-from experiments.config import Config, validate
+from experiments.config import Config
 from experiments.logger import CONFIG_FILE, process_dirs
 from experiments.runner import SEED_AXIS, SeedState, Trainer
 
@@ -122,13 +122,15 @@ def joint_return_particles(
 def start_observation(config: Config) -> np.ndarray:
     """(*obs_shape) the first observation of the config's task (deterministic on the mazes),
     for tasks the agent sees one frame at a time."""
-    spec = validate(config)
-    if spec.frame_stack != 1:
-        raise ValueError(f"{config.env} stacks {spec.frame_stack} frames; pass an observation.")
-    env = make_env(config.env, 1, 1, seed=config.seed)
-    obs = env.reset().obs[0, 0]
-    env.close()
-    return obs
+    env = make_env(config.env, 1, 1, seed=config.seed, atari_protocol=config.atari_protocol)
+    try:
+        if env.spec.frame_stack != 1:
+            raise ValueError(
+                f"{config.env} stacks {env.spec.frame_stack} frames; pass an observation."
+            )
+        return env.reset().obs[0, 0]
+    finally:
+        env.close()
 
 
 def joint_return_figure(
