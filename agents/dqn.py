@@ -10,7 +10,7 @@ import optax
 
 from agents import representations
 from agents.representations import ValueRepresentation, scalar
-from agents.types import Agent, Params, Transition
+from agents.types import Agent, Params, Transition, schedule_count
 
 
 class DQNState(NamedTuple):
@@ -223,7 +223,10 @@ def make_dqn(
         return jnp.mean(transition_losses), metrics
 
     def update(
-        state: DQNState, batch: Transition, key: jax.Array | None = None
+        state: DQNState,
+        batch: Transition,
+        key: jax.Array | None = None,
+        update_count: jax.Array | None = None,
     ) -> tuple[DQNState, dict[str, jax.Array]]:
         # Only the "uniform" target rule draws from the key; the others are deterministic.
         (mean_loss, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(
@@ -235,11 +238,12 @@ def make_dqn(
         grads = jax.lax.optimization_barrier(grads)
         updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
-        update_count = state.update_count + 1
-        sync = update_count % target_update_period == 0
-        moved_target = optax.incremental_update(params, state.target_params, target_update_tau)
-        target_params = optax.tree_utils.tree_where(sync, moved_target, state.target_params)
-        new_state = DQNState(params, target_params, opt_state, update_count)
+        target_params = jax.lax.cond(
+            schedule_count(state.update_count, update_count) % target_update_period == 0,
+            lambda: optax.incremental_update(params, state.target_params, target_update_tau),
+            lambda: state.target_params,
+        )
+        new_state = DQNState(params, target_params, opt_state, state.update_count + 1)
         return new_state, {"loss": mean_loss, **metrics}
 
     return_particles = None

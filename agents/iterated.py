@@ -19,7 +19,7 @@ import optax
 from agents import representations
 from agents.dqn import bootstrap_losses, epsilon_greedy
 from agents.representations import ValueRepresentation, scalar
-from agents.types import Agent, Params, Transition
+from agents.types import Agent, Params, Transition, schedule_count
 from networks.ensemble import QEnsemble, apply_ensemble, map_networks
 
 
@@ -156,7 +156,10 @@ def make_iterated_dqn(
         return jnp.sum(link_losses), metrics
 
     def update(
-        state: IteratedState, batch: Transition, key: jax.Array | None = None
+        state: IteratedState,
+        batch: Transition,
+        key: jax.Array | None = None,
+        update_count: jax.Array | None = None,
     ) -> tuple[IteratedState, dict[str, jax.Array]]:
         del key  # deterministic
         out_t = jax.lax.stop_gradient(bootstrap_outputs(state, batch.obs_t))
@@ -166,24 +169,29 @@ def make_iterated_dqn(
         grads = jax.lax.optimization_barrier(grads)  # as DQN's update (see there)
         updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
-        update_count = state.update_count + 1
+        count = schedule_count(state.update_count, update_count)
         state = IteratedState(
-            params, state.target_params, state.anchor_params, opt_state, update_count
+            params, state.target_params, state.anchor_params, opt_state, state.update_count + 1
         )
-        state = _schedule(state, update_count)
-        return state, {"loss": loss, **metrics}
+        return _schedule(state, count), {"loss": loss, **metrics}
 
-    def _schedule(state: IteratedState, update_count: jax.Array) -> IteratedState:
-        rolls = _crossed(update_count, steps_per_update, rolling_period)
-        syncs = rolls | _crossed(update_count, steps_per_update, target_sync_period)
-        rolled = state._replace(
-            anchor_params=select_networks(state.params, slice(0, 1)),
-            params=roll_networks(state.params),
-            opt_state=_roll_moments(state.opt_state, state.params),
-        )
-        state = optax.tree_utils.tree_where(rolls, rolled, state)
-        synced = state._replace(target_params=state.params)
-        return optax.tree_utils.tree_where(syncs, synced, state)
+    def _schedule(state: IteratedState, count: jax.Array) -> IteratedState:
+        """The rolling step and the re-sync due after update number `count`."""
+        rolls = _crossed(count, steps_per_update, rolling_period)
+        syncs = rolls | _crossed(count, steps_per_update, target_sync_period)
+
+        def roll(state: IteratedState) -> IteratedState:
+            return state._replace(
+                anchor_params=select_networks(state.params, slice(0, 1)),
+                params=roll_networks(state.params),
+                opt_state=_roll_moments(state.opt_state, state.params),
+            )
+
+        def sync(state: IteratedState) -> IteratedState:
+            return state._replace(target_params=state.params)
+
+        state = jax.lax.cond(rolls, roll, lambda state: state, state)
+        return jax.lax.cond(syncs, sync, lambda state: state, state)
 
     return Agent(init, act, eval_act, update, q_values, return_distribution)
 

@@ -20,7 +20,7 @@ import numpy as np
 import optax
 
 from agents.representations import ValueRepresentation, scalar
-from agents.types import Agent, Params, Transition
+from agents.types import Agent, Params, Transition, schedule_count
 
 
 class TD3State(NamedTuple):
@@ -272,12 +272,17 @@ def make_td3(
         return -jnp.mean(representation.q_values(outputs[:, 0]))
 
     def update(
-        state: TD3State, batch: Transition, key: jax.Array
+        state: TD3State,
+        batch: Transition,
+        key: jax.Array,
+        update_count: jax.Array | None = None,
     ) -> tuple[TD3State, dict[str, jax.Array]]:
         """One critic step; on every policy_delay-th update also an actor step and a Polyak
-        step of all targets. batch: obs (B, obs_dim), actions (B, A), rewards and discounts
-        (B,). Metrics: loss (critic loss), q_mean (mean Q1(s, a)), actor_loss (-mean
-        Q1(s, pi(s)) under the new critics, before any actor step), target_mean."""
+        step of all targets (the others compute neither, nor the actor's loss). batch: obs
+        (B, obs_dim), actions (B, A), rewards and discounts (B,). Metrics: loss (critic
+        loss), q_mean (mean Q1(s, a)), target_mean, and actor_loss: on actor steps
+        policy_delay x (-mean Q1(s, pi(s)) under the new critics, before the step), 0 on the
+        others, so that its mean over policy_delay consecutive updates is the actor loss."""
         chex.assert_shape(batch.action_tm1, (batch.reward_t.shape[0], action_dim))
         # Targets: the target actor with clipped smoothing noise, then the target critic
         # with the lower Q at (s', a~).
@@ -297,11 +302,10 @@ def make_td3(
             critic_grads, state.critic_opt_state, state.critic_params
         )
         critic_params = optax.apply_updates(state.critic_params, updates)
-        update_count = state.update_count + 1
 
         # As the author's code: the actor step uses the critic just updated, then all
         # targets move towards the new online networks.
-        def actor_step(_):
+        def actor_step():
             actor_loss, grads = jax.value_and_grad(actor_loss_fn)(
                 state.actor_params, critic_params, batch.obs_tm1
             )
@@ -315,23 +319,23 @@ def make_td3(
                 actor_opt_state,
                 optax.incremental_update(actor_params, state.actor_target_params, tau),
                 optax.incremental_update(critic_params, state.critic_target_params, tau),
-                actor_loss,
+                policy_delay * actor_loss,
             )
 
-        def no_actor_step(_):
-            actor_loss = actor_loss_fn(state.actor_params, critic_params, batch.obs_tm1)
+        def no_actor_step():
             return (
                 state.actor_params,
                 state.actor_opt_state,
                 state.actor_target_params,
                 state.critic_target_params,
-                actor_loss,
+                jnp.zeros((), jnp.float32),
             )
 
-        # lax.cond skips the actor's gradient on a single seed; vmapped over seeds it
-        # becomes a select of both branches, exact either way.
+        # With a shared update_count the predicate is unbatched under the seed vmap and the
+        # other updates skip the actor; a per-seed count makes it a select of both branches.
+        count = schedule_count(state.update_count, update_count)
         actor_params, actor_opt_state, actor_target, critic_target, actor_loss = jax.lax.cond(
-            update_count % policy_delay == 0, actor_step, no_actor_step, None
+            count % policy_delay == 0, actor_step, no_actor_step
         )
         new_state = TD3State(
             actor_params=actor_params,
@@ -340,7 +344,7 @@ def make_td3(
             critic_target_params=critic_target,
             actor_opt_state=actor_opt_state,
             critic_opt_state=critic_opt_state,
-            update_count=update_count,
+            update_count=state.update_count + 1,
         )
         target = batch.reward_t + batch.discount_t * representation.q_values(out_t)
         metrics = {

@@ -32,7 +32,11 @@ class Agent(NamedTuple):
       in the agent); `first` marks observations that start an episode
     eval_act(state, obs (E, *obs_shape), key, first (E,) bool | None) -> actions (E, ...):
       the evaluation behaviour
-    update(state, transitions (batch B), key) -> (state, metrics of () arrays)
+    update(state, transitions (batch B), key, update_count () int32 | None) -> (state,
+      metrics of () arrays): one gradient step; `update_count`, the updates done before
+      this one, is shared by all seeds trained in lockstep (unbatched under the seed vmap),
+      so that schedule decisions (target copies, delayed actor steps) are taken once with
+      lax.cond and skipped work is not computed; None reads the state's own count
     q_values(params, obs (..., *obs_shape)) -> (..., A) float32 (Q agents)
     return_distribution(params, obs (..., *obs_shape)) -> (support (m,), probabilities
       (..., A, m)) for categorical critics; raises for a scalar one
@@ -43,7 +47,14 @@ class Agent(NamedTuple):
     init: Callable[[jax.Array, jax.Array], Any]
     act: Callable[..., jax.Array]
     eval_act: Callable[..., jax.Array]
-    update: Callable[[Any, Transition, jax.Array], tuple[Any, dict[str, jax.Array]]]
+    update: Callable[..., tuple[Any, dict[str, jax.Array]]]
     q_values: Callable[[Params, jax.Array], jax.Array] | None = None
     return_distribution: Callable[[Params, jax.Array], tuple[Any, jax.Array]] | None = None
     return_particles: Callable[[Params, jax.Array], jax.Array] | None = None
+
+
+def schedule_count(own_count: jax.Array, shared_count: jax.Array | None) -> jax.Array:
+    """The number (counting from 1) of the update being made, which schedules are decided
+    on: from the count shared by seeds in lockstep if given (so an unbatched lax.cond
+    predicate under the seed vmap), else from the state's own count."""
+    return (own_count if shared_count is None else shared_count) + 1

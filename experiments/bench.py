@@ -75,12 +75,13 @@ import jax.numpy as jnp
 import numpy as np
 
 from envs import StepResult, VecEnv, env_spec, make_env
+from experiments import runner
 from experiments.checkpoint import CHECKPOINT_DIR, Checkpointer
 from experiments.config import Config
 from experiments.logger import format_table
 from experiments.presets import get_preset
 from experiments.replay import ReplayState
-from experiments.runner import LoopCalls, SeedState, Trainer, seed_axis_mode
+from experiments.runner import SeedState, Trainer, seed_axis_mode
 
 Row = dict[str, Any]
 
@@ -326,28 +327,33 @@ def bench_envs(settings: Settings) -> list[Row]:
 
 @dataclasses.dataclass
 class Loop:
-    """The runner's per-step path on one pool (`Trainer.loop_step`: device puts, collect
-    call, update call where due; actions back, env step) in timed chunks; `agent_step`
-    counts agent steps per seed."""
+    """The runner's per-step path on one pool (`runner.Loop`: the acting call, the store
+    and update call where due, the actions back, the env step) in timed chunks;
+    `agent_step` counts agent steps per seed."""
 
     trainer: Trainer
     env: VecEnv
-    state: SeedState
+    loop: runner.Loop
     result: StepResult
-    calls: LoopCalls
     agent_step: int = 0
     update_calls: int = 0
 
     @classmethod
     def start(cls, trainer: Trainer, env: VecEnv) -> "Loop":
-        return cls(trainer, env, trainer.init_state(), env.reset(), trainer.loop_calls())
+        loop = runner.Loop(trainer, trainer.loop_calls(), trainer.init_state())
+        return cls(trainer, env, loop, env.reset())
+
+    @property
+    def state(self) -> SeedState:
+        return self.loop.state
+
+    @state.setter
+    def state(self, state: SeedState) -> None:
+        self.loop.state = state
 
     def _device_work(self) -> np.ndarray:
         self.update_calls += self.trainer.update_due(self.agent_step)
-        self.state, actions = self.trainer.loop_step(
-            self.calls, self.state, self.result, self.agent_step
-        )
-        return np.asarray(actions)
+        return self.loop.step(self.result, self.agent_step)
 
     def step(self) -> None:
         """One loop step, with updates where the runner's schedule has them."""
@@ -382,6 +388,7 @@ class Loop:
             return self.state
 
         first, steady = first_and_steady(call, settings)
+        self.loop.pending = []  # transitions of the repeated calls, not of the run
         return first - steady, steady
 
 

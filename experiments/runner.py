@@ -1,5 +1,6 @@
-"""The training loop: one host loop steps an envpool pool for all seeds; acting, replay
-writes and updates of every seed run in one jitted call per step."""
+"""The training loop: one host loop steps an envpool pool for all seeds; every seed acts in
+one jitted call per step, and one call per update period writes the period's transitions to
+every seed's replay and runs the updates."""
 
 import dataclasses
 import json
@@ -30,8 +31,10 @@ from experiments.logger import (
     run_record,
 )
 from experiments.replay import Replay, ReplayState, stack_frames
+from experiments.xla_cpu import unroll_threefry
 
 SEED_AXIS = "seeds"
+_THREEFRY_UNROLLED = unroll_threefry()  # the loop's small draws, without loops on CPU
 _EVAL_STREAM = 1  # key and environment-seed stream of evaluation (training uses 0)
 
 
@@ -75,12 +78,25 @@ def seed_axis_mode(config: Config) -> str:
     return "vmap" if config.seed_axis == "auto" else config.seed_axis
 
 
-def over_seeds(fn: Callable, mode: str, num_per_seed: int, mesh: Mesh | None = None) -> Callable:
+def over_seeds(
+    fn: Callable,
+    mode: str,
+    num_per_seed: int,
+    mesh: Mesh | None = None,
+    lockstep: Callable[..., tuple] | None = None,
+) -> Callable:
     """Maps `fn` over the leading seed axis of its first `num_per_seed` arguments; the
     remaining arguments are shared by all seeds. With a mesh of several devices, each
-    device maps over its own block of seeds (shard_map; seeds never communicate)."""
+    device maps over its own block of seeds (shard_map; seeds never communicate).
+
+    `lockstep`, if given, reads values that every seed of a block holds alike (the seeds'
+    common update count) from the block's per-seed arguments; they reach `fn` after the
+    shared arguments, unbatched, so that decisions on them are taken once for all seeds.
+    """
 
     def mapped(*args):
+        if lockstep is not None:
+            args = (*args, *lockstep(*args[:num_per_seed]))
         per_seed, shared = args[:num_per_seed], args[num_per_seed:]
         if mode == "vmap":
             axes = (0,) * num_per_seed + (None,) * len(shared)
@@ -115,10 +131,11 @@ def seed_keys(run_seed: int, seed_indices: np.ndarray) -> jax.Array:
 
 
 class LoopCalls(NamedTuple):
-    """The jitted calls of one loop step (`Trainer.collect`, `Trainer.updates`)."""
+    """The jitted calls of the training loop (`Trainer.loop_calls`)."""
 
-    collect: Callable
-    updates: Callable
+    act: Callable  # `Trainer.act`
+    store: Callable  # `Trainer.store_and_update(0)`
+    store_and_update: Callable  # `Trainer.store_and_update(updates per call)`
 
 
 @dataclasses.dataclass
@@ -186,22 +203,39 @@ class Trainer:
             nonfinite_step=jnp.full((), -1, jnp.int32),
         )
 
-    def _collect(self, state: SeedState, frame, reward, terminated, truncated, first, step):
-        stack_starts = first | terminated if self.spec.restart_stack_at_termination else first
-        obs_stack = stack_frames(state.obs_stack, frame, stack_starts)
-        key, act_key = jax.random.split(state.key)
-        action = self.agent.act(state.agent, obs_stack, act_key, step, first)
-        replay = self.replay.add(state.replay, frame, action, reward, terminated, truncated, first)
-        return state._replace(obs_stack=obs_stack, key=key, replay=replay), action
+    def _act(self, agent_state, obs_stack, key, frame, stack_starts, first, step):
+        obs_stack = stack_frames(obs_stack, frame, stack_starts)
+        key, act_key = jax.random.split(key)
+        action = self.agent.act(agent_state, obs_stack, act_key, step, first)
+        return obs_stack, key, action
 
-    def run_updates(self, state: SeedState, step, num_updates: int) -> SeedState:
+    def _store(self, replay: ReplayState, rows: tuple[jax.Array, ...]) -> ReplayState:
+        """Writes rows (frames, actions, rewards, terminated, truncated, first), each with a
+        leading axis of the loop steps they come from, in order."""
+
+        def add(replay: ReplayState, row: tuple[jax.Array, ...]) -> tuple[ReplayState, None]:
+            return self.replay.add(replay, *row), None
+
+        num_rows = rows[0].shape[0]
+        if num_rows > 8:
+            return jax.lax.scan(add, replay, rows)[0]
+        for index in range(num_rows):
+            replay, _ = add(replay, tuple(row[index] for row in rows))
+        return replay
+
+    def run_updates(
+        self, state: SeedState, step, num_updates: int, update_count: jax.Array | None = None
+    ) -> SeedState:
         """One seed's `num_updates` gradient steps on batches from its replay; `step` (the
-        agent step) is recorded if a loss turns non-finite."""
+        agent step) is recorded if a loss turns non-finite. `update_count`, the updates done
+        before, is the count every seed shares (see `Agent.update`); None reads the seed's."""
+        if update_count is None:
+            update_count = state.num_updates
 
-        def one_update(state: SeedState, _):
+        def one_update(state: SeedState, count: jax.Array) -> tuple[SeedState, None]:
             key, sample_key, update_key = jax.random.split(state.key, 3)
             batch = self.replay.sample(state.replay, sample_key, state.gamma)
-            agent, metrics = self.agent.update(state.agent, batch, update_key)
+            agent, metrics = self.agent.update(state.agent, batch, update_key, count)
             loss = metrics["loss"]
             nonfinite = (state.nonfinite_step < 0) & ~jnp.isfinite(loss)
             return state._replace(
@@ -213,11 +247,12 @@ class Trainer:
             ), None
 
         if num_updates > 8:
-            return jax.lax.scan(one_update, state, length=num_updates)[0]
+            counts = update_count + jnp.arange(num_updates, dtype=jnp.int32)
+            return jax.lax.scan(one_update, state, counts)[0]
         # A few updates are written out: in a scan (even a fully unrolled one) XLA:CPU ran
         # one Nature-CNN update 5-9x slower (experiments.bench, runner_call row).
-        for _ in range(num_updates):
-            state, _ = one_update(state, None)
+        for index in range(num_updates):
+            state, _ = one_update(state, update_count + index)
         return state
 
     def _eval_act(self, agent_state, obs_stack, frame, first, key, counter):
@@ -229,14 +264,21 @@ class Trainer:
 
     # Jitted, seed-mapped functions ----------------------------------------------------
 
-    def _seed_jit(self, fn: Callable, num_per_seed: int, num_shared: int, **jit_kwargs) -> Callable:
+    def _seed_jit(
+        self,
+        fn: Callable,
+        num_per_seed: int,
+        num_shared: int,
+        lockstep: Callable[..., tuple] | None = None,
+        **jit_kwargs,
+    ) -> Callable:
         """jax.jit of `fn` mapped over seeds (`over_seeds`), whose per-seed arguments live on
         the devices that own the seeds and shared ones on every device. Host (NumPy)
         arguments are passed as they are: the call places them, far faster per step than a
         separate device_put."""
         seeds, shared = NamedSharding(self.mesh, P(SEED_AXIS)), NamedSharding(self.mesh, P())
         return jax.jit(
-            over_seeds(fn, self.mode, num_per_seed, self.mesh),
+            over_seeds(fn, self.mode, num_per_seed, self.mesh, lockstep),
             in_shardings=(seeds,) * num_per_seed + (shared,) * num_shared,
             **jit_kwargs,
         )
@@ -247,42 +289,37 @@ class Trainer:
         return self._seed_jit(self._init_seed, 3, 0)
 
     @property
-    def collect(self) -> Callable:
-        """(state, frame, reward, terminated, truncated, first, agent step) ->
-        (state, actions (S, E)): acts at the agent step of this loop step and stores."""
-        return self._seed_jit(self._collect, 6, 1, donate_argnums=0)
+    def act(self) -> Callable:
+        """(agent states, frame stacks, keys, frame, stack starts, first, agent step) ->
+        (frame stacks, keys, actions (S, E, ...)): the training behaviour at the agent step
+        of this loop step; its only inputs from the pool are the frame and the flags."""
+        return self._seed_jit(self._act, 6, 1)
 
-    def updates(self, num_updates: int) -> Callable:
-        """(state, agent step) -> state after `num_updates` gradient steps per seed."""
+    def store_and_update(self, num_updates: int) -> Callable:
+        """(state, rows (frames, actions, rewards, terminated, truncated, first), each (S, K,
+        E, ...) for K loop steps, agent step) -> state with the rows in the replays, after
+        `num_updates` gradient steps per seed. Every seed has done the same number of updates:
+        that count is read once per device and shared, so the agents' schedules are decided
+        once (`Agent.update`)."""
 
-        def per_seed(state: SeedState, step: jax.Array) -> SeedState:
-            return self.run_updates(state, step, num_updates)
+        def per_seed(state: SeedState, *rows_step_count) -> SeedState:
+            *rows, step, update_count = rows_step_count
+            # The rows arrive step-major per seed: (K, E, ...).
+            state = state._replace(replay=self._store(state.replay, tuple(rows)))
+            return self.run_updates(state, step, num_updates, update_count)
 
-        return self._seed_jit(per_seed, 1, 1, donate_argnums=0)
+        def update_count(state: SeedState, *rows) -> tuple[jax.Array]:
+            return (state.num_updates[0],)
+
+        return self._seed_jit(per_seed, 7, 1, lockstep=update_count, donate_argnums=0)
 
     def loop_calls(self) -> LoopCalls:
         """The jitted calls of the training loop, with the config's updates per call."""
-        return LoopCalls(self.collect, self.updates(self.updates_per_loop_step()[1]))
-
-    def loop_step(
-        self, calls: LoopCalls, state: SeedState, result: StepResult, agent_step: int
-    ) -> tuple[SeedState, jax.Array]:
-        """One loop step's device work, not waited for: acts on `result` (the pool's last
-        step) at `agent_step` and stores it, then the updates if they are due. The updates
-        are dispatched before the caller steps the pool with the returned actions (S, E), so
-        the device runs them while the environments step."""
-        state, actions = calls.collect(
-            state,
-            result.obs,
-            result.reward,
-            result.terminated,
-            result.truncated,
-            result.first,
-            np.int32(agent_step),
+        return LoopCalls(
+            self.act,
+            self.store_and_update(0),
+            self.store_and_update(self.updates_per_loop_step()[1]),
         )
-        if self.update_due(agent_step):
-            state = calls.updates(state, np.int32(agent_step + self.config.envs_per_seed))
-        return state, actions
 
     @property
     def eval_act(self) -> Callable:
@@ -304,19 +341,80 @@ class Trainer:
             return 1, c.envs_per_seed // c.update_period
         return c.update_period // c.envs_per_seed, 1
 
+    def stores_due(self, agent_step: int) -> bool:
+        """Whether the loop step that starts at `agent_step` ends with a call that writes the
+        transitions kept on the host to the replays (with the updates where due)."""
+        loop_every, _ = self.updates_per_loop_step()
+        return (agent_step // self.config.envs_per_seed + 1) % loop_every == 0
+
     def update_due(self, agent_step: int) -> bool:
         """Whether the loop step that starts at `agent_step` ends with an update call."""
-        c = self.config
-        loop_every, _ = self.updates_per_loop_step()
-        loop_index = agent_step // c.envs_per_seed
-        steps_after = agent_step + c.envs_per_seed
-        return steps_after >= c.learning_starts and (loop_index + 1) % loop_every == 0
+        steps_after = agent_step + self.config.envs_per_seed
+        return steps_after >= self.config.learning_starts and self.stores_due(agent_step)
 
     def epsilon(self, agent_step: int) -> float | None:
         """The training exploration rate at an agent step, for the logs; None for a family
         that explores otherwise."""
         exploration = FAMILIES[self.config.agent].exploration
         return None if exploration is None else float(exploration(self.config)(agent_step))
+
+
+@dataclasses.dataclass
+class Loop:
+    """The host side of the training loop on one pool: acts on each of the pool's results
+    and keeps the transitions on the host until the call that brings the next updates (or
+    `flush`) writes them to the replays, so that a loop step without updates crosses the
+    jit boundary once, with only what acting needs. The replays and every key are as if
+    each transition were written at its own step."""
+
+    trainer: Trainer
+    calls: LoopCalls
+    state: SeedState
+    pending: list[tuple[np.ndarray, ...]] = dataclasses.field(default_factory=list)
+
+    def step(self, result: StepResult, agent_step: int) -> np.ndarray:
+        """Acts on `result` (the pool's last step) at `agent_step` and returns the actions
+        (S, E, ...) for the pool. Where the schedule has them, the stores and updates are
+        dispatched before returning and run while the pool steps."""
+        trainer = self.trainer
+        stack_starts = result.first
+        if trainer.spec.restart_stack_at_termination:
+            stack_starts = result.first | result.terminated
+        obs_stack, key, actions = self.calls.act(
+            self.state.agent,
+            self.state.obs_stack,
+            self.state.key,
+            result.obs,
+            stack_starts,
+            result.first,
+            np.int32(agent_step),
+        )
+        self.state = self.state._replace(obs_stack=obs_stack, key=key)
+        actions = np.asarray(actions)
+        self.pending.append(
+            (
+                result.obs,
+                actions,
+                result.reward,
+                result.terminated,
+                result.truncated,
+                result.first,
+            )
+        )
+        if trainer.stores_due(agent_step):
+            self.flush(agent_step, update=trainer.update_due(agent_step))
+        return actions
+
+    def flush(self, agent_step: int, update: bool = False) -> None:
+        """Writes the pending transitions (the last from the loop step at `agent_step`) to
+        the replays, then the updates of one update call if `update`; not waited for."""
+        if not self.pending:
+            return
+        rows = tuple(np.stack(field, axis=1) for field in zip(*self.pending, strict=True))
+        self.pending = []
+        call = self.calls.store_and_update if update else self.calls.store
+        step_after = np.int32(agent_step + self.trainer.config.envs_per_seed)
+        self.state = call(self.state, *rows, step_after)
 
 
 def _set_learning_rate(agent_state: Any, learning_rate: jax.Array) -> None:
@@ -399,13 +497,13 @@ def _train_iteration(
         seed_indices=trainer.seed_indices,
     )
     result = env.reset()
+    loop = Loop(trainer, calls, state)
     episode_returns: list[list[float]] = [[] for _ in range(trainer.num_members)]
     start_time = time.perf_counter()
-    for loop in range(loops_per_iteration):
-        agent_step = (iteration * loops_per_iteration + loop) * c.envs_per_seed
+    for loop_index in range(loops_per_iteration):
+        agent_step = (iteration * loops_per_iteration + loop_index) * c.envs_per_seed
         steps_after = agent_step + c.envs_per_seed
-        state, actions = trainer.loop_step(calls, state, result, agent_step)
-        result = env.step(np.asarray(actions))
+        result = env.step(loop.step(result, agent_step))
         for seed_index, env_index in zip(*np.nonzero(result.episode_done), strict=True):
             value = float(result.episode_return[seed_index, env_index])
             episode_returns[seed_index].append(value)
@@ -414,14 +512,15 @@ def _train_iteration(
             logger.write(seed_index, steps_after, "episode_length", length)
             for source, value in enumerate(result.episode_source_return[seed_index, env_index]):
                 logger.write(seed_index, steps_after, f"episode_return/source_{source}", value)
-        if (loop + 1) % 100 == 0 or loop + 1 == loops_per_iteration:
+        if (loop_index + 1) % 100 == 0 or loop_index + 1 == loops_per_iteration:
             bar.update(steps_after - bar.n)
             recent = [r for returns in episode_returns for r in returns[-5:]]
             if recent:
                 bar.set_postfix(ret=f"{np.mean(recent):.1f}", refresh=False)
     env.close()
-    jax.block_until_ready(state)
-    return state, episode_returns, time.perf_counter() - start_time
+    loop.flush(agent_step)  # an iteration that ends between update calls
+    jax.block_until_ready(loop.state)
+    return loop.state, episode_returns, time.perf_counter() - start_time
 
 
 def train(config: Config, preset: str = "custom", run_dir: str | Path | None = None) -> RunResult:
