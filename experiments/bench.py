@@ -2,24 +2,24 @@
 
     python -m experiments.bench [--quick] [--output bench.json]
         [--sections env,collect,train,updates,representations,iterated,multireward,td3,devices,
-                    checkpoint,replay]
+                    checkpoint,replay,peers] [--cleanrl-python PY --cleanrl-dir DIR]
 
 Sections (each a small function returning a list of dict rows):
 
 - env: envpool steps/s with uniform random actions, through `envs.make_env`; the maze pools
   (vector and 84x84 RGB observations) with their ratio to CartPole's at the same size.
-- collect: the runner's loop with its collect call only (policy, replay write and
-  host<->device copies) on the same pools, for both seed axes, and its ratio to the raw pool;
-  with a raw pool step's milliseconds, the rest of a loop step's (policy, replay write,
-  copies), and the ratio that running the rest entirely while the pool steps would reach
-  (`overlap_ceiling`).
+- collect: the runner's loop before learning starts (the acting call each step, and the
+  replay writes of an update period in one call) on the same pools, for both seed axes, and
+  its ratio to the raw pool; with a raw pool step's milliseconds, the rest of a loop step's
+  (policy, replay write, copies), and the ratio that running the rest entirely while the
+  pool steps would reach (`overlap_ceiling`).
 - train: the runner's loop with updates at the preset's update period (seed axis as the
   runner picks it), once the replay holds `learning_starts` transitions.
 - updates: updates/s over a full replay through the runner's own per-seed
   `Trainer.run_updates` (replay sample + agent update; up to 8 written out, a lax.scan above)
-  mapped over seeds (`Trainer.updates`): K updates per jitted call with the seed axis computed
-  by vmap or by a sequential lax.map, and the runner's own update call (one update
-  at the presets' update periods, vmap).
+  mapped over seeds (`Trainer.store_and_update`, storing nothing): K updates per jitted call
+  with the seed axis computed by vmap or by a sequential lax.map, and the runner's own update
+  call (one update at the presets' update periods, vmap).
 - representations: the same for each value representation (scalar, C51, HL-Gauss, two-hot;
   51 atoms on [-10, 10]) with the Nature CNN, and each one's time per update over scalar's:
   the median of per-round ratios over `ratio_rounds` rounds that call each head once.
@@ -43,6 +43,11 @@ Sections (each a small function returning a list of dict rows):
   disk: CartPole with its preset's replay, Atari with a `checkpoint_capacity` replay,
   extrapolated to the preset's 1M one.
 - replay: bytes per seed of the 1M-transition Atari replay against frames x 84 x 84 bytes.
+- peers: wall seconds of whole runs (process start to exit) with the settings of CleanRL's
+  dqn_jax.py (CartPole-v1, 100k steps) and td3_continuous_action_jax.py
+  (InvertedPendulum-v4, 30k steps) at 1 and more seeds in one program, and with
+  --cleanrl-python and --cleanrl-dir CleanRL's own wall for as many concurrent processes,
+  with the ratio and its target (experiments.peers).
 
 Replays are filled with random transitions on device (update timings do not depend on the
 content) rather than by stepping the environment for minutes. Random frames are
@@ -75,7 +80,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from envs import StepResult, VecEnv, env_spec, make_env
-from experiments import runner
+from experiments import peers, runner
 from experiments.checkpoint import CHECKPOINT_DIR, Checkpointer
 from experiments.config import Config
 from experiments.logger import format_table
@@ -97,6 +102,7 @@ SECTIONS = (
     "devices",
     "checkpoint",
     "replay",
+    "peers",
 )
 ATARI_PRESET = "dqn_atari_dopamine"
 MLP_PRESET = "dqn_cartpole"
@@ -170,6 +176,14 @@ class Settings:
     ratio_rounds: int = 15
     """Interleaved rounds (a call of each variant) of the representations and iterated
     sections, whose time ratios are medians of per-round ratios."""
+    peer_seeds: tuple[tuple[str, tuple[int, ...]], ...] = (("dqn", (1, 4, 8)), ("td3", (1, 4)))
+    """Seed counts of each work of the peers section (experiments.peers)."""
+    peer_fraction: float = 1.0
+    """The peers section's budgets as a fraction of CleanRL's (1: 100k and 30k steps)."""
+    cleanrl_python: str = ""
+    """The Python of a CleanRL environment; empty times this library only (peers section)."""
+    cleanrl_dir: str = ""
+    """The directory holding CleanRL's dqn_jax.py and td3_continuous_action_jax.py."""
 
 
 QUICK = Settings(
@@ -190,6 +204,8 @@ QUICK = Settings(
     reps=2,
     mlp_updates=50,
     ratio_rounds=3,
+    peer_seeds=(("dqn", (1,)), ("td3", (1,))),
+    peer_fraction=0.05,
 )
 
 
@@ -531,16 +547,30 @@ def update_call(trainer: Trainer, state: SeedState, num_updates: int) -> Callabl
     """A call that runs `num_updates` updates per seed of the trainer's config on a copy of
     `state` (the state of its seeds, placed on its devices; the copy is donated) and returns
     the new state."""
-    run = trainer.updates(num_updates)
+    run = trainer.store_and_update(num_updates)
     (state,) = jax.block_until_ready(trainer.to_device(jax.tree.map(jnp.copy, state)))
     step = np.int32(trainer.config.learning_starts)
+    no_rows = _no_rows(trainer)
 
     def call() -> SeedState:
         nonlocal state
-        state = run(state, step)
+        state = run(state, *no_rows, step)
         return state
 
     return call
+
+
+def _no_rows(trainer: Trainer) -> tuple[np.ndarray, ...]:
+    """Zero transitions for `Trainer.store_and_update`: a call that only updates."""
+    spec, c = trainer.spec, trainer.config
+    lead = (trainer.num_members, 0, c.envs_per_seed)
+    action_dtype = np.int32 if spec.num_actions is not None else np.float32
+    return (
+        np.zeros(lead + spec.frame_shape, spec.frame_dtype),
+        np.zeros(lead + spec.action_shape, action_dtype),
+        np.zeros(lead + spec.reward_shape, np.float32),
+        *(np.zeros(lead, bool) for _ in range(3)),
+    )
 
 
 def update_row(config: Config, num_updates: int, seconds_per_call: float, compile_s: float) -> Row:
@@ -871,6 +901,13 @@ def bench_replay(settings: Settings) -> list[Row]:
 
 # Command line ------------------------------------------------------------------------------
 
+
+def bench_peers(settings: Settings) -> list[Row]:
+    """Section peers: whole runs with CleanRL's settings (experiments.peers)."""
+    s = settings
+    return peers.bench_peers(dict(s.peer_seeds), s.peer_fraction, s.cleanrl_python, s.cleanrl_dir)
+
+
 SECTION_FUNCTIONS: dict[str, Callable[[Settings], list[Row]]] = {
     "env": bench_envs,
     "train": bench_train,
@@ -882,6 +919,7 @@ SECTION_FUNCTIONS: dict[str, Callable[[Settings], list[Row]]] = {
     "devices": bench_devices,
     "checkpoint": bench_checkpoint,
     "replay": bench_replay,
+    "peers": bench_peers,
 }
 
 
@@ -927,6 +965,12 @@ def parse_args(argv: Sequence[str]) -> tuple[argparse.Namespace, Settings]:
     parser.add_argument("--ratio-rounds", type=int, help="rounds of the time-ratio sections")
     parser.add_argument("--cnn-updates", type=int, help="Nature CNN updates per jitted call")
     parser.add_argument("--mlp-updates", type=int, help="MLP updates per jitted call")
+    parser.add_argument(
+        "--cleanrl-python", help="peers section: the Python of a CleanRL virtual environment"
+    )
+    parser.add_argument(
+        "--cleanrl-dir", help="peers section: the directory of CleanRL's JAX DQN and TD3 scripts"
+    )
     args = parser.parse_args(list(argv))
     settings = QUICK if args.quick else Settings()
     names = (
@@ -940,6 +984,8 @@ def parse_args(argv: Sequence[str]) -> tuple[argparse.Namespace, Settings]:
         "ratio_rounds",
         "cnn_updates",
         "mlp_updates",
+        "cleanrl_python",
+        "cleanrl_dir",
     )
     overrides = {name: getattr(args, name) for name in names if getattr(args, name) is not None}
     return args, dataclasses.replace(settings, **overrides)

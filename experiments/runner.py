@@ -3,6 +3,7 @@ one jitted call per step, and one call per update period writes the period's tra
 every seed's replay and runs the updates."""
 
 import dataclasses
+import functools
 import json
 import time
 from collections.abc import Callable
@@ -13,6 +14,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from jax.extend.core import Var
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 from tqdm import tqdm
@@ -203,11 +205,41 @@ class Trainer:
             nonfinite_step=jnp.full((), -1, jnp.int32),
         )
 
-    def _act(self, agent_state, obs_stack, key, frame, stack_starts, first, step):
+    def _act(self, acting_leaves, obs_stack, key, frame, stack_starts, first, step):
+        leaves = iter(acting_leaves)
+        mask, treedef = self._acting_mask
+        agent_state = treedef.unflatten([next(leaves) if read else None for read in mask])
         obs_stack = stack_frames(obs_stack, frame, stack_starts)
         key, act_key = jax.random.split(key)
         action = self.agent.act(agent_state, obs_stack, act_key, step, first)
         return obs_stack, key, action
+
+    @functools.cached_property
+    def _acting_mask(self) -> tuple[tuple[bool, ...], Any]:
+        """(which leaves of an agent state `Agent.act` reads, the state's tree structure),
+        found by tracing act once (DQN reads its online parameters, not its target or
+        optimiser state)."""
+        key = jax.random.key(0)
+        agent_state = jax.eval_shape(self.agent.init, key, jnp.zeros(self.replay.obs_shape))
+        leaves, treedef = jax.tree.flatten(agent_state)
+        obs = jnp.zeros((self.config.envs_per_seed, *self.replay.obs_shape), self.spec.frame_dtype)
+        first = jnp.zeros(self.config.envs_per_seed, bool)
+
+        def act(leaves):
+            return self.agent.act(treedef.unflatten(leaves), obs, key, jnp.int32(0), first)
+
+        jaxpr = jax.make_jaxpr(act)(leaves).jaxpr
+        used = [var for eqn in jaxpr.eqns for var in eqn.invars] + list(jaxpr.outvars)
+        read = {var for var in used if isinstance(var, Var)}  # not literals
+        return tuple(var in read for var in jaxpr.invars), treedef
+
+    def acting_leaves(self, agent_states: Any) -> list[jax.Array]:
+        """The leaves of the agent states (any leading axes) that `Agent.act` reads: all
+        that crosses the jit boundary from them at each loop step."""
+        mask, _ = self._acting_mask
+        return [
+            leaf for leaf, read in zip(jax.tree.leaves(agent_states), mask, strict=True) if read
+        ]
 
     def _store(self, replay: ReplayState, rows: tuple[jax.Array, ...]) -> ReplayState:
         """Writes rows (frames, actions, rewards, terminated, truncated, first), each with a
@@ -290,9 +322,10 @@ class Trainer:
 
     @property
     def act(self) -> Callable:
-        """(agent states, frame stacks, keys, frame, stack starts, first, agent step) ->
-        (frame stacks, keys, actions (S, E, ...)): the training behaviour at the agent step
-        of this loop step; its only inputs from the pool are the frame and the flags."""
+        """(acting leaves of the agent states (`acting_leaves`), frame stacks, keys, frame,
+        stack starts, first, agent step) -> (frame stacks, keys, actions (S, E, ...)): the
+        training behaviour at the agent step of this loop step; its only inputs from the
+        pool are the frame and the flags."""
         return self._seed_jit(self._act, 6, 1)
 
     def store_and_update(self, num_updates: int) -> Callable:
@@ -381,7 +414,7 @@ class Loop:
         if trainer.spec.restart_stack_at_termination:
             stack_starts = result.first | result.terminated
         obs_stack, key, actions = self.calls.act(
-            self.state.agent,
+            trainer.acting_leaves(self.state.agent),
             self.state.obs_stack,
             self.state.key,
             result.obs,

@@ -25,6 +25,7 @@ SECTIONS = [
     "devices",
     "checkpoint",
     "replay",
+    "peers",
 ]
 UPDATE_KEYS = {"network", "batch_size", "seeds", "updates_per_call", "updates_per_s"}
 UPDATE_KEYS |= {"updates_per_s_per_seed", "compile_s"}
@@ -168,6 +169,22 @@ def test_td3_times_updates_and_the_training_loop(quick):
         steps = f"{settings['reps']} x {settings['td3_loop_steps']} loop steps"
         assert r["extrapolated_from"] == steps
         assert r["time_ratio"] == pytest.approx(r["s_per_100k_steps"] / rows[0]["s_per_100k_steps"])
+
+
+@pytest.mark.slow
+def test_peers_time_whole_runs_with_cleanrls_settings(quick):
+    """Without a CleanRL environment the section times this library only: one fresh
+    process per run, at the quick fraction of CleanRL's budgets."""
+    report, _ = quick
+    rows = _section(report, "peers")
+    assert [(r["work"], r["seeds"]) for r in rows] == [
+        ("DQN CartPole-v1", 1),
+        ("TD3 InvertedPendulum-v4", 1),
+    ]
+    fraction = report["settings"]["peer_fraction"]
+    for r, full in zip(rows, (100_000, 30_000), strict=True):
+        assert r["agent_steps"] == pytest.approx(full * fraction, rel=0.2)
+        assert r["seconds"] > 0 and "cleanrl_seconds" not in r
 
 
 @pytest.mark.slow

@@ -8,8 +8,9 @@ import jax
 import numpy as np
 import pytest
 
+from envs import make_env
 from experiments.presets import PRESETS
-from experiments.runner import NonFiniteLossError, train
+from experiments.runner import Loop, NonFiniteLossError, Trainer, train
 
 TINY_CARTPOLE = dataclasses.replace(
     PRESETS["dqn_cartpole"].config,
@@ -196,3 +197,40 @@ def test_hyperparameter_sweep_equals_separate_runs(tmp_path):
                 sweep.state.agent.params,
                 alone.agent.params,
             )
+
+
+def test_transitions_kept_on_the_host_reach_the_replay_as_if_written_each_step():
+    """The loop writes an update period's transitions in the call that brings the updates
+    (and the rest at the iteration's end): the replays hold exactly what writing each loop
+    step's transition at that step gives, with 3 steps per update call and an iteration
+    that ends between calls."""
+    config = dataclasses.replace(
+        TINY_CARTPOLE,
+        update_period=3,
+        target_update_period=51,
+        iteration_steps=100,
+        total_steps=200,
+        learning_starts=40,
+        eval_episodes=0,
+    )
+    trainer = Trainer.create(config)
+    loop = Loop(trainer, trainer.loop_calls(), trainer.init_state())
+    env = make_env(config.env, config.seeds, config.envs_per_seed, seed=5)
+    result, rows = env.reset(), []
+    for agent_step in range(config.iteration_steps):
+        actions = loop.step(result, agent_step)
+        rows.append((result.obs, actions, result.reward, result.terminated, result.truncated))
+        rows[-1] += (result.first,)
+        result = env.step(actions)
+    env.close()
+    assert len(loop.pending) == config.iteration_steps % 3  # waiting for the next call
+    loop.flush(config.iteration_steps - 1)
+
+    add = jax.jit(jax.vmap(trainer.replay.add))
+    expected = trainer.init_state().replay
+    for row in rows:
+        expected = add(expected, *row)
+    jax.tree.map(np.testing.assert_array_equal, loop.state.replay, expected)
+    due = [trainer.update_due(step) for step in range(config.iteration_steps)]
+    assert sum(due) > 0
+    np.testing.assert_array_equal(loop.state.num_updates, sum(due))

@@ -300,9 +300,7 @@ def test_update_matches_reference():
     new_state, metrics = UPDATE(state, batch, key)
     np.testing.assert_allclose(metrics["loss"], expected_loss, rtol=1e-5)
     # An actor step reports policy_delay (2) x its loss: the mean over 2 updates is the loss.
-    np.testing.assert_allclose(
-        metrics["actor_loss"], 2 * expected_actor_loss, rtol=1e-5, atol=1e-6
-    )
+    np.testing.assert_allclose(metrics["actor_loss"], 2 * expected_actor_loss, rtol=1e-5, atol=1e-6)
     _assert_trees_close(new_state, expected_state, rtol=1e-5, atol=1e-6)
     assert int(new_state.update_count) == 2 and new_state.update_count.dtype == jnp.int32
 
