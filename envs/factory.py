@@ -295,25 +295,26 @@ class VecEnv:
         # On Atari info["reward"] is the unclipped game reward (the pool never clips).
         score = info["reward"] if is_atari else pool_reward
 
-        terminated = pool_terminated.copy()
+        terminated = pool_terminated
         if self._life_loss in ("discount", "restart"):
             lives = info["lives"]
-            terminated |= lives < self._lives
+            terminated = pool_terminated | (lives < self._lives)
             self._lives = lives.astype(np.int32)
         truncated = pool_truncated & ~terminated
+        pool_done = pool_terminated | pool_truncated
         if self._life_loss == "terminal":
             # envpool's episodic_life ends the pool episode at each life loss but carries on
             # the same game after it; a game ends at game over or at the time limit.
             game_over = info["terminated"].astype(bool) | pool_truncated
         else:
-            game_over = pool_terminated | pool_truncated
+            game_over = pool_done
 
         self._game_return = np.where(new_game, 0.0, self._game_return) + score
         # The autoreset step that starts a game is not part of it; the autoreset steps after
         # life losses (life_loss "terminal") are: a game's length is every agent step it
         # consumed, i.e. envpool's elapsed_step plus the number of lives lost.
         self._game_length = np.where(new_game, 0, self._game_length + 1).astype(np.int32)
-        self._pool_done = pool_terminated | pool_truncated
+        self._pool_done = pool_done
         self._game_done = game_over
 
         reward = score
@@ -324,15 +325,21 @@ class VecEnv:
             source_returns = np.where(game_over[:, None], self._source_returns, 0.0)
         if self._reward_clip:
             reward = np.clip(reward, -1.0, 1.0)
+        if game_over.any():
+            episode_return = np.where(game_over, self._game_return, 0.0)
+            episode_length = np.where(game_over, self._game_length, 0)
+        else:  # most steps: no game ends
+            episode_return = np.zeros(game_over.shape, np.float32)
+            episode_length = np.zeros(game_over.shape, np.int32)
         return StepResult(
             obs=self._shape_obs(obs),
-            reward=self._batched(reward.astype(np.float32)),
+            reward=self._batched(reward, np.float32),
             terminated=self._batched(terminated),
             truncated=self._batched(truncated),
             first=self._batched(first),
             episode_done=self._batched(game_over),
-            episode_return=self._batched(np.where(game_over, self._game_return, 0.0), np.float32),
-            episode_length=self._batched(np.where(game_over, self._game_length, 0), np.int32),
+            episode_return=self._batched(episode_return, np.float32),
+            episode_length=self._batched(episode_length, np.int32),
             episode_source_return=source_returns.reshape(
                 *self._batch_shape, self.spec.num_reward_sources
             ).astype(np.float32),

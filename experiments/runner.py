@@ -36,6 +36,7 @@ from experiments.replay import Replay, ReplayState, stack_frames
 from experiments.xla_cpu import unroll_threefry
 
 SEED_AXIS = "seeds"
+STORE_CHUNK = 64  # loop steps whose transitions one replay write takes, without updates
 _THREEFRY_UNROLLED = unroll_threefry()  # the loop's small draws, without loops on CPU
 _EVAL_STREAM = 1  # key and environment-seed stream of evaluation (training uses 0)
 
@@ -395,10 +396,11 @@ class Trainer:
 @dataclasses.dataclass
 class Loop:
     """The host side of the training loop on one pool: acts on each of the pool's results
-    and keeps the transitions on the host until the call that brings the next updates (or
-    `flush`) writes them to the replays, so that a loop step without updates crosses the
-    jit boundary once, with only what acting needs. The replays and every key are as if
-    each transition were written at its own step."""
+    and keeps the transitions on the host until the call that brings the next updates (or,
+    before learning starts, a call per `STORE_CHUNK` loop steps, and `flush`) writes them
+    to the replays, so that a loop step without updates crosses the jit boundary once, with
+    only what acting needs. The replays and every key are as if each transition were
+    written at its own step."""
 
     trainer: Trainer
     calls: LoopCalls
@@ -434,17 +436,24 @@ class Loop:
                 result.first,
             )
         )
-        if trainer.stores_due(agent_step):
-            self.flush(agent_step, update=trainer.update_due(agent_step))
+        if trainer.update_due(agent_step):
+            # The update call always brings one period's rows: one compiled shape.
+            period = trainer.updates_per_loop_step()[0]
+            self.flush(agent_step, len(self.pending) - period)
+            self.flush(agent_step, update=True)
+        elif trainer.stores_due(agent_step) and len(self.pending) >= STORE_CHUNK:
+            self.flush(agent_step)
         return actions
 
-    def flush(self, agent_step: int, update: bool = False) -> None:
-        """Writes the pending transitions (the last from the loop step at `agent_step`) to
-        the replays, then the updates of one update call if `update`; not waited for."""
-        if not self.pending:
+    def flush(self, agent_step: int, num_rows: int | None = None, update: bool = False) -> None:
+        """Writes the oldest `num_rows` pending transitions (all if None; the last is from
+        the loop step at `agent_step`) to the replays, then the updates of one update call
+        if `update`; not waited for."""
+        num_rows = len(self.pending) if num_rows is None else num_rows
+        if num_rows <= 0:
             return
-        rows = tuple(np.stack(field, axis=1) for field in zip(*self.pending, strict=True))
-        self.pending = []
+        written, self.pending = self.pending[:num_rows], self.pending[num_rows:]
+        rows = tuple(np.stack(field, axis=1) for field in zip(*written, strict=True))
         call = self.calls.store_and_update if update else self.calls.store
         step_after = np.int32(agent_step + self.trainer.config.envs_per_seed)
         self.state = call(self.state, *rows, step_after)

@@ -201,16 +201,17 @@ def test_hyperparameter_sweep_equals_separate_runs(tmp_path):
 
 def test_transitions_kept_on_the_host_reach_the_replay_as_if_written_each_step():
     """The loop writes an update period's transitions in the call that brings the updates
-    (and the rest at the iteration's end): the replays hold exactly what writing each loop
-    step's transition at that step gives, with 3 steps per update call and an iteration
-    that ends between calls."""
+    (before learning starts, STORE_CHUNK steps' at a time; the rest at the iteration's end):
+    the replays hold exactly what writing each loop step's transition at that step gives,
+    with 3 steps per update call, a chunk write, a first update call after rows it does not
+    take, and an iteration that ends between calls."""
     config = dataclasses.replace(
         TINY_CARTPOLE,
         update_period=3,
         target_update_period=51,
         iteration_steps=100,
         total_steps=200,
-        learning_starts=40,
+        learning_starts=80,  # > STORE_CHUNK: a chunk is written before the first update
         eval_episodes=0,
     )
     trainer = Trainer.create(config)
