@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from experiments.config import Config
+from experiments.presets import TD3_MUJOCO
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -51,28 +52,13 @@ batch 128, learning starts 10k, an update every 10 steps, target copied every 50
 epsilon 1 -> 0.05 over 50k steps. Differences: learning starts at 9,990 (our replay needs
 it below its capacity), and the decay counts from learning_starts (CleanRL's from step 0)."""
 
-TD3_CLEANRL = Config(
+TD3_CLEANRL = dataclasses.replace(
+    TD3_MUJOCO,  # the author's later defaults, which CleanRL's script follows
     env="InvertedPendulum-v4",
-    agent="td3",
     seeds=1,
     total_steps=30_000,
-    iteration_steps=5_000,
     eval_episodes=0,
-    network="mlp",
-    mlp_hidden=(256, 256),
-    optimizer="adam",
-    learning_rate=3e-4,
-    optimizer_eps=1e-8,
-    gamma=0.99,
-    target_update_tau=0.005,
-    policy_delay=2,
-    target_noise=0.2,
-    target_noise_clip=0.5,
-    exploration_noise=0.1,
-    replay_capacity=1_000_000,
-    batch_size=256,
-    learning_starts=25_000,
-    update_period=1,
+    learning_starts=25_000,  # CleanRL's default (the preset's is 1k on this task)
     progress=False,
     checkpoint_every=0,
 )
