@@ -37,8 +37,8 @@ from experiments.xla_cpu import unroll_threefry
 
 SEED_AXIS = "seeds"
 STORE_CHUNK = 64  # loop steps whose transitions one replay write takes, without updates
-_THREEFRY_UNROLLED = unroll_threefry()  # the loop's small draws, without loops on CPU
 _EVAL_STREAM = 1  # key and environment-seed stream of evaluation (training uses 0)
+unroll_threefry()  # the loop's small random draws, without loops on CPU
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -225,7 +225,8 @@ class Trainer:
         found by tracing act once (DQN reads its online parameters, not its target or
         optimiser state)."""
         key = jax.random.key(0)
-        agent_state = jax.eval_shape(self.agent.init, key, jnp.zeros(self.replay.obs_shape))
+        sample_obs = jnp.zeros(self.replay.obs_shape, self.spec.frame_dtype)
+        agent_state = jax.eval_shape(self.agent.init, key, sample_obs)
         leaves, treedef = jax.tree.flatten(agent_state)
         obs = jnp.zeros((self.config.envs_per_seed, *self.replay.obs_shape), self.spec.frame_dtype)
         first = jnp.zeros(self.config.envs_per_seed, bool)
@@ -261,13 +262,11 @@ class Trainer:
         return replay
 
     def run_updates(
-        self, state: SeedState, step, num_updates: int, update_count: jax.Array | None = None
+        self, state: SeedState, step, num_updates: int, update_count: jax.Array
     ) -> SeedState:
         """One seed's `num_updates` gradient steps on batches from its replay; `step` (the
         agent step) is recorded if a loss turns non-finite. `update_count`, the updates done
-        before, is the count every seed shares (see `Agent.update`); None reads the seed's."""
-        if update_count is None:
-            update_count = state.num_updates
+        before, is the count every seed shares (see `Agent.update`)."""
 
         def one_update(state: SeedState, count: jax.Array) -> tuple[SeedState, None]:
             key, sample_key, update_key = jax.random.split(state.key, 3)
