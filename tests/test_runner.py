@@ -3,6 +3,8 @@
 import csv
 import dataclasses
 import json
+import subprocess
+import sys
 
 import jax
 import numpy as np
@@ -235,3 +237,31 @@ def test_transitions_kept_on_the_host_reach_the_replay_as_if_written_each_step()
     due = [trainer.update_due(step) for step in range(config.iteration_steps)]
     assert sum(due) > 0
     np.testing.assert_array_equal(loop.state.num_updates, sum(due))
+
+
+_DRAWS = """
+import jax, numpy as np
+def draws(key):
+    a, b, c = jax.random.split(key, 3)
+    return np.concatenate([
+        np.asarray(jax.random.uniform(a, (257,)), np.float64),
+        np.asarray(jax.random.normal(b, (7, 3)), np.float64).ravel(),
+        np.asarray(jax.random.randint(c, (5,), 0, 9), np.float64),
+    ])
+"""
+
+
+def test_unrolled_threefry_draws_the_same_bits_as_jaxs_cpu_lowering():
+    """The runner lowers threefry unrolled on CPU (experiments.xla_cpu): its draws equal
+    those of a process that never imported the runner (JAX's rolled loops), bit for bit,
+    and a compiled draw holds no loop."""
+    code = _DRAWS + "print(draws(jax.random.key(7)).tolist())"
+    rolled = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    namespace: dict = {}
+    exec(_DRAWS, namespace)  # in this process, which imported the runner
+    unrolled = namespace["draws"](jax.random.key(7))
+    np.testing.assert_array_equal(np.array(json.loads(rolled)), unrolled)
+    draw = jax.jit(lambda key: jax.random.uniform(key, (3,)))
+    assert "while" not in draw.lower(jax.random.key(0)).compile().as_text()
