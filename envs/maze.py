@@ -306,6 +306,7 @@ class MazeEnv:
         self._source_return = np.zeros((num_envs, len(maze.reward_low)), np.float64)
         self._done = np.zeros(num_envs, bool)  # the next step autoresets
         self._was_reset = False
+        self._sent: np.ndarray | None = None  # actions of the step that recv() takes
 
     def reset(self) -> StepResult:
         """Resets every environment; ``first`` is True everywhere and rewards are 0."""
@@ -317,11 +318,25 @@ class MazeEnv:
             first=np.ones(self._num_envs, bool),
         )
 
-    def step(self, actions: np.ndarray) -> StepResult:
-        """Steps every environment with ``actions`` (S, E) int in [0, 4)."""
+    def send(self, actions: np.ndarray) -> None:
+        """VecEnv's split step: this pool has no threads, so ``recv`` does the step."""
         if not self._was_reset:
             raise RuntimeError("call reset() before step()")
-        action = self._flat_actions(actions)
+        self._sent = self._flat_actions(actions)
+
+    def recv(self) -> StepResult:
+        """The result of the step that ``send`` started."""
+        if self._sent is None:
+            raise RuntimeError("call send() before recv()")
+        action, self._sent = self._sent, None
+        return self._step(action)
+
+    def step(self, actions: np.ndarray) -> StepResult:
+        """Steps every environment with ``actions`` (S, E) int in [0, 4)."""
+        self.send(actions)
+        return self.recv()
+
+    def _step(self, action: np.ndarray) -> StepResult:
         u_action, u_reward = self._uniforms()
         first = self._done.copy()
         self._restart(first)

@@ -343,8 +343,9 @@ def bench_envs(settings: Settings) -> list[Row]:
 
 @dataclasses.dataclass
 class Loop:
-    """The runner's per-step path on one pool (`runner.Loop`: the acting call, the store
-    and update call where due, the actions back, the env step) in timed chunks;
+    """The runner's per-step path on one pool (`runner.Loop.step`: the acting call, the
+    actions back, the env step and meanwhile the store and update call where due) in timed
+    chunks;
     `agent_step` counts agent steps per seed."""
 
     trainer: Trainer
@@ -367,13 +368,15 @@ class Loop:
     def state(self, state: SeedState) -> None:
         self.loop.state = state
 
-    def _device_work(self) -> np.ndarray:
+    def _device_work(self) -> None:
+        actions = self.loop.act(self.result, self.agent_step)
         self.update_calls += self.trainer.update_due(self.agent_step)
-        return self.loop.step(self.result, self.agent_step)
+        self.loop.record(self.result, actions, self.agent_step)
 
     def step(self) -> None:
         """One loop step, with updates where the runner's schedule has them."""
-        self.result = self.env.step(self._device_work())
+        self.update_calls += self.trainer.update_due(self.agent_step)
+        self.result = self.loop.step(self.env, self.result, self.agent_step)
         self.agent_step += self.trainer.config.envs_per_seed
 
     def rates(self, settings: Settings) -> tuple[list[float], list[float]]:

@@ -20,7 +20,7 @@ from jax.sharding import PartitionSpec as P
 from tqdm import tqdm
 
 from agents import Agent
-from envs import EnvSpec, StepResult, make_env
+from envs import EnvSpec, StepResult, VecEnv, make_env
 from experiments.checkpoint import Checkpointer, nan_to_none, none_to_nan
 from experiments.config import Config, ConfigError, Member, validate
 from experiments.families import FAMILIES, build_agent
@@ -409,17 +409,29 @@ class Loop:
     calls: LoopCalls
     state: SeedState
     pending: list[tuple[np.ndarray, ...]] = dataclasses.field(default_factory=list)
+    # (agent states, their `Trainer.acting_leaves`), found again when a call replaces them.
+    _acting: tuple[Any, list[jax.Array]] | None = None
 
-    def step(self, result: StepResult, agent_step: int) -> np.ndarray:
-        """Acts on `result` (the pool's last step) at `agent_step` and returns the actions
-        (S, E, ...) for the pool. Where the schedule has them, the stores and updates are
-        dispatched before returning and run while the pool steps."""
+    def step(self, env: VecEnv, result: StepResult, agent_step: int) -> StepResult:
+        """One loop step at `agent_step`: acts on `result` (the pool's last step), sends the
+        actions to the pool and, while it steps, keeps the transition and dispatches the
+        stores and updates where the schedule has them; returns the pool's next result."""
+        actions = self.act(result, agent_step)
+        env.send(actions)
+        self.record(result, actions, agent_step)
+        return env.recv()
+
+    def act(self, result: StepResult, agent_step: int) -> np.ndarray:
+        """The actions (S, E, ...) for the pool on `result` at `agent_step`."""
         trainer = self.trainer
         stack_starts = result.first
         if trainer.spec.restart_stack_at_termination:
             stack_starts = result.first | result.terminated
+        agent = self.state.agent
+        if self._acting is None or self._acting[0] is not agent:
+            self._acting = (agent, trainer.acting_leaves(agent))
         obs_stack, key, actions = self.calls.act(
-            trainer.acting_leaves(self.state.agent),
+            self._acting[1],
             self.state.obs_stack,
             self.state.key,
             result.obs,
@@ -428,7 +440,12 @@ class Loop:
             np.int32(agent_step),
         )
         self.state = self.state._replace(obs_stack=obs_stack, key=key)
-        actions = np.asarray(actions)
+        return np.asarray(actions)
+
+    def record(self, result: StepResult, actions: np.ndarray, agent_step: int) -> None:
+        """Keeps the transition that `actions` start from `result` and dispatches the store
+        and update call where due (not waited for)."""
+        trainer = self.trainer
         self.pending.append(
             (
                 result.obs,
@@ -446,7 +463,6 @@ class Loop:
             self.flush(agent_step, update=True)
         elif trainer.stores_due(agent_step) and len(self.pending) >= STORE_CHUNK:
             self.flush(agent_step)
-        return actions
 
     def flush(self, agent_step: int, num_rows: int | None = None, update: bool = False) -> None:
         """Writes the oldest `num_rows` pending transitions (all if None; the last is from
@@ -548,7 +564,7 @@ def _train_iteration(
     for loop_index in range(loops_per_iteration):
         agent_step = (iteration * loops_per_iteration + loop_index) * c.envs_per_seed
         steps_after = agent_step + c.envs_per_seed
-        result = env.step(loop.step(result, agent_step))
+        result = loop.step(env, result, agent_step)
         for seed_index, env_index in zip(*np.nonzero(result.episode_done), strict=True):
             value = float(result.episode_return[seed_index, env_index])
             episode_returns[seed_index].append(value)

@@ -367,15 +367,23 @@ def test_bad_arguments_fail_before_creating_a_pool():
         make_env("CartPole-v1", 1, 1, seed=0, seed_offset=-2)
 
 
-def test_step_rejects_bad_actions():
-    env = make_env("CartPole-v1", 2, 2, seed=0)
+@pytest.mark.parametrize("env_id", ["CartPole-v1", "ExclusiveMaze-v1"])
+def test_step_rejects_bad_actions(env_id):
+    env = make_env(env_id, 2, 2, seed=0)
     with pytest.raises(RuntimeError, match="reset"):
         env.step(np.zeros((2, 2), np.int32))
     env.reset()
+    with pytest.raises(RuntimeError, match="send"):
+        env.recv()  # envpool's would wait forever
+    env.send(np.zeros((2, 2), np.int32))
+    env.recv()
+    with pytest.raises(RuntimeError, match="send"):
+        env.recv()
     with pytest.raises(ValueError, match="shape"):
         env.step(np.zeros(4, np.int32))
-    with pytest.raises(ValueError, match=r"\[0, 2\)"):
-        env.step(np.full((2, 2), 2, np.int32))
+    num_actions = env.spec.num_actions
+    with pytest.raises(ValueError, match=rf"\[0, {num_actions}\)"):
+        env.step(np.full((2, 2), num_actions, np.int32))
     env.close()
 
 

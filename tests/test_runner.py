@@ -10,7 +10,7 @@ import jax
 import numpy as np
 import pytest
 
-from envs import make_env
+from envs import VecEnv, make_env
 from experiments.presets import PRESETS
 from experiments.runner import Loop, NonFiniteLossError, Trainer, train
 
@@ -201,6 +201,20 @@ def test_hyperparameter_sweep_equals_separate_runs(tmp_path):
             )
 
 
+class SentActions:
+    """A pool that keeps the actions sent to it."""
+
+    def __init__(self, env: VecEnv) -> None:
+        self.env, self.sent = env, []
+
+    def send(self, actions: np.ndarray) -> None:
+        self.sent.append(actions)
+        self.env.send(actions)
+
+    def __getattr__(self, name: str):
+        return getattr(self.env, name)
+
+
 def test_transitions_kept_on_the_host_reach_the_replay_as_if_written_each_step():
     """The loop writes an update period's transitions in the call that brings the updates
     (before learning starts, STORE_CHUNK steps' at a time; the rest at the iteration's end):
@@ -218,13 +232,12 @@ def test_transitions_kept_on_the_host_reach_the_replay_as_if_written_each_step()
     )
     trainer = Trainer.create(config)
     loop = Loop(trainer, trainer.loop_calls(), trainer.init_state())
-    env = make_env(config.env, config.seeds, config.envs_per_seed, seed=5)
+    env = SentActions(make_env(config.env, config.seeds, config.envs_per_seed, seed=5))
     result, rows = env.reset(), []
     for agent_step in range(config.iteration_steps):
-        actions = loop.step(result, agent_step)
-        rows.append((result.obs, actions, result.reward, result.terminated, result.truncated))
-        rows[-1] += (result.first,)
-        result = env.step(actions)
+        observed = (result.obs, result.reward, result.terminated, result.truncated, result.first)
+        result = loop.step(env, result, agent_step)
+        rows.append((observed[0], env.sent[-1], *observed[1:]))
     env.close()
     assert len(loop.pending) == config.iteration_steps % 3  # waiting for the next call
     loop.flush(config.iteration_steps - 1)
