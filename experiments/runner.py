@@ -28,11 +28,12 @@ from experiments.logger import (
     CONFIG_FILE,
     RunLogger,
     check_run_dir,
-    format_table,
     plot_learning_curves,
     run_record,
 )
 from experiments.replay import Replay, ReplayState, stack_frames
+from experiments.report import format_report
+from experiments.results import load_runs
 from experiments.xla_cpu import unroll_threefry
 
 SEED_AXIS = "seeds"
@@ -650,7 +651,7 @@ def train(config: Config, preset: str = "custom", run_dir: str | Path | None = N
         bar.close()
         logger.close()
         checkpointer.close()
-    summarise(run_dir, c, spec, trainer.members, eval_returns, train_returns)
+    summarise(run_dir, c, spec)
     return RunResult(run_dir, state, eval_returns, train_returns)
 
 
@@ -721,26 +722,10 @@ def _check_finite(state: SeedState, members: list[Member]) -> None:
         )
 
 
-def summarise(
-    run_dir: Path,
-    config: Config,
-    spec: EnvSpec,
-    members: list[Member],
-    eval_returns: np.ndarray,
-    train_returns: np.ndarray,
-) -> None:
-    """Prints the per-seed summary table and writes learning_curve.png."""
-    with np.errstate(all="ignore"):
-        rows = [
-            (
-                member.label,
-                eval_returns[-1, i],
-                np.nanmax(eval_returns[:, i]) if np.isfinite(eval_returns[:, i]).any() else np.nan,
-                train_returns[-1, i],
-            )
-            for i, member in enumerate(members)
-        ]
-    print(format_table(("agent", "final eval", "best eval", "final train return"), rows))
+def summarise(run_dir: Path, config: Config, spec: EnvSpec) -> None:
+    """Prints the run's report (experiments.report: per-seed final scores, IQM with an
+    interval at 4+ seeds) and writes learning_curve.png."""
+    print(format_report(load_runs(run_dir)))
     metric = "eval_return" if config.eval_episodes else "train_return"
     output = run_dir / "learning_curve.png"
     plot_learning_curves(run_dir, metric, f"{config.env}: {metric}", spec.frames_per_step, output)
