@@ -255,12 +255,10 @@ class Trainer:
         def add(replay: ReplayState, row: tuple[jax.Array, ...]) -> tuple[ReplayState, None]:
             return self.replay.add(replay, *row), None
 
-        num_rows = rows[0].shape[0]
-        if num_rows > 8:
-            return jax.lax.scan(add, replay, rows)[0]
-        for index in range(num_rows):
-            replay, _ = add(replay, tuple(row[index] for row in rows))
-        return replay
+        # A scan, even for a few rows: unrolled writes let XLA fuse the last one into the
+        # sampling gather, which then copies the whole frame buffer (2 copies per call, +70%
+        # on a 1-seed Pong update with a 10k replay).
+        return jax.lax.scan(add, replay, rows)[0]
 
     def run_updates(
         self, state: SeedState, step, num_updates: int, update_count: jax.Array
