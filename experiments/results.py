@@ -67,6 +67,11 @@ def _read_record(run_dir: Path) -> dict:
         raise NoRunsError(message) from None
 
 
+def run_config(run_dir: str | Path) -> dict:
+    """The resolved config a run dir stores (config.json's "config"), as a dict."""
+    return _read_record(Path(run_dir))["config"]
+
+
 def _run_metrics(run_dir: Path, metrics: Sequence[str] | None) -> pd.DataFrame:
     """Every process's metrics.csv of a run, concatenated (empty if none has logged)."""
     frames = [pd.read_csv(path) for path in metrics_paths(run_dir) if path.exists()]
