@@ -186,3 +186,68 @@ def maze_joint_return_figure(
     figure.savefig(output, dpi=110)
     plt.close(figure)
     return output
+
+
+def episode_return_distributions(
+    trainer: Trainer, state: SeedState, member: int = 0, max_steps: int = 1000, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One episode of a member's greedy policy (highest predicted mean) and what its
+    categorical critic predicts along it.
+
+    Returns:
+      support (m,), probabilities (T, m) of the action taken at each of the T steps, and
+      the discounted return that followed each step (T,) at the run's gamma; an episode
+      cut by `max_steps` or a time limit has truncated returns. Tasks whose agent sees
+      stacked frames are refused (the critic needs the stack).
+    """
+    config = trainer.config
+    env = make_env(config.env, 1, 1, seed, config.atari_protocol, evaluation=True)
+    try:
+        if env.spec.frame_stack != 1:
+            raise ValueError(
+                f"{config.env} stacks {env.spec.frame_stack} frames; use a task without."
+            )
+        result = env.reset()
+        predicted, rewards = [], []
+        for _ in range(max_steps):
+            support, probabilities = return_distribution(trainer, state, result.obs[0], member)
+            action = int(np.argmax(probabilities[0] @ support))
+            predicted.append(probabilities[0, action])
+            result = env.step(np.full((1, 1), action))
+            rewards.append(float(np.sum(result.reward)))
+            if result.terminated[0, 0] or result.truncated[0, 0]:
+                break
+    finally:
+        env.close()
+    returns = np.zeros(len(rewards))
+    following = 0.0
+    for t in reversed(range(len(rewards))):
+        following = rewards[t] + config.gamma * following
+        returns[t] = following
+    return support, np.stack(predicted), returns
+
+
+def episode_distributions_figure(
+    support: np.ndarray, probabilities: np.ndarray, returns: np.ndarray, title: str = ""
+) -> "matplotlib.figure.Figure":
+    """The predicted return distribution at every step of an episode as a heat map (step
+    on x, return on y), with the return that followed drawn over it."""
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(7, 4))
+    axis = figure.subplots()
+    steps = np.arange(len(returns))
+    edges = np.concatenate([[support[0]], (support[1:] + support[:-1]) / 2, [support[-1]]])
+    mesh = axis.pcolormesh(
+        np.arange(len(returns) + 1) - 0.5, edges, probabilities.T, cmap="viridis", shading="flat"
+    )
+    figure.colorbar(mesh, ax=axis, label="probability")
+    axis.plot(steps, returns, color="white", linewidth=1.5, label="discounted return that followed")
+    axis.plot(steps, probabilities @ support, color="orange", linewidth=1, label="predicted mean")
+    axis.set_xlabel("step of the episode")
+    axis.set_ylabel("return")
+    axis.legend(fontsize=8, loc="upper right")
+    if title:
+        axis.set_title(title, fontsize=10)
+    figure.tight_layout()
+    return figure

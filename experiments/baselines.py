@@ -254,9 +254,15 @@ def on_dopamine_grid(table: pd.DataFrame, metric: str = "train_return") -> pd.Da
 
 def on_td3_grid(table: pd.DataFrame, metric: str = "eval_return") -> pd.DataFrame:
     """The `metric` rows of a `load_runs` table at the TD3 paper's evaluation steps
-    (multiples of 5000), with the table's columns."""
+    (multiples of 5000), with the table's columns; raises ValueError if there are none."""
     rows = _metric_rows(table, metric)
-    return rows[rows["step"] % TD3_EVAL_PERIOD == 0].reset_index(drop=True)
+    rows = rows[rows["step"] % TD3_EVAL_PERIOD == 0].reset_index(drop=True)
+    if rows.empty:
+        raise ValueError(
+            f"no {metric!r} rows at the TD3 paper's evaluation steps (multiples of "
+            f"{TD3_EVAL_PERIOD}): train with --iteration-steps {TD3_EVAL_PERIOD}"
+        )
+    return rows
 
 
 def _metric_rows(table: pd.DataFrame, metric: str) -> pd.DataFrame:

@@ -128,6 +128,9 @@ def test_td3_grid_keeps_the_evaluations_every_5000_steps():
     assert grid[["step", "value"]].to_numpy().tolist() == [[5000, 50.0], [10_000, 100.0]]
     with pytest.raises(ValueError, match="no 'loss' rows.*eval_return, train_return"):
         on_td3_grid(table, "loss")
+    off_grid = table[table["step"] % 5000 != 0]
+    with pytest.raises(ValueError, match="multiples of 5000.*--iteration-steps 5000"):
+        on_td3_grid(off_grid)
 
 
 def test_runs_map_to_the_dopamine_agent_and_protocol_they_compare_with():
