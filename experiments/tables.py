@@ -69,7 +69,8 @@ def td3_table(table: pd.DataFrame) -> pd.DataFrame:
             {"paper Table 1": paper.loc[task, "value"], "paper std": paper.loc[task, "std"]}
         )
         cells.append(cell)
-    return pd.DataFrame(cells)
+    columns = ["task", "seeds", "steps", "ours", "ours std", "paper at these steps"]
+    return pd.DataFrame(cells, columns=[*columns, "paper Table 1", "paper std"])
 
 
 def dopamine_table(table: pd.DataFrame, reps: int = TABLE_REPS) -> pd.DataFrame:
@@ -238,13 +239,9 @@ def _cell(value: object) -> str:
     if isinstance(value, float | np.floating):
         if np.isnan(value):
             return ""
-        return (
-            f"{value:,.0f}"
-            if abs(value) >= 1000
-            else f"{value:.3g}"
-            if abs(value) < 10
-            else f"{value:.1f}"
-        )
+        if abs(value) >= 1000:
+            return f"{value:,.0f}"
+        return f"{value:.3f}" if abs(value) < 10 else f"{value:.1f}"
     return str(value)
 
 
