@@ -1,6 +1,6 @@
 """Every notebook in notebooks/ executes, with papermill, on tiny runs made here: a CartPole
-learning-rate sweep, a C51 CartPole run, an MD3QN maze run and a TD3 InvertedPendulum run. A notebook that
-raises fails its test."""
+learning-rate sweep, a C51 CartPole run, an MD3QN maze run and a TD3 InvertedPendulum run.
+A notebook that raises fails its test."""
 
 import dataclasses
 from pathlib import Path
