@@ -7,7 +7,6 @@ A score matrix is (runs, tasks): one score per seed and game (or env). `score_ma
 builds them from a run-store table (`experiments.results.load_runs`).
 """
 
-import warnings
 from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
@@ -38,7 +37,8 @@ def final_scores(
         known = ", ".join(sorted(table["metric"].unique()))
         raise ValueError(f"no {metric!r} rows in these runs; they log {known}")
     keys = [c for c in rows.columns if c not in ("step", "frames", "metric", "value")]
-    rows = rows.sort_values("step").groupby(keys, sort=False, dropna=False).tail(last)
+    rows = rows.sort_values("step", kind="stable")  # members stay in logging order
+    rows = rows.groupby(keys, sort=False, dropna=False).tail(last)
     scores = rows.groupby(keys, sort=False, dropna=False).agg(
         step=("step", "max"), score=("value", "mean")
     )
@@ -214,14 +214,16 @@ def _interval_estimates(
     confidence: float,
     seed: int,
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """rliable's point estimates and stratified bootstrap intervals, reproducible by seed."""
-    with warnings.catch_warnings():
-        # rliable hands arch a RandomState, which arch 7 deprecates; the draws are the same.
-        warnings.filterwarnings("ignore", "random_state is deprecated", FutureWarning)
+    """rliable's point estimates and stratified bootstrap intervals, reproducible by seed.
+
+    rliable's stratified bootstrap draws its resamples from NumPy's global generator (the
+    random_state it accepts is not used for them), so that generator is seeded here and
+    restored after: the caller's stream is left as it was."""
+    saved = np.random.get_state()  # noqa: NPY002 (rliable draws from the legacy global)
+    np.random.seed(seed)  # noqa: NPY002
+    try:
         return rly.get_interval_estimates(
-            dict(matrices),
-            function,
-            reps=reps,
-            confidence_interval_size=confidence,
-            random_state=np.random.RandomState(seed),
+            dict(matrices), function, reps=reps, confidence_interval_size=confidence
         )
+    finally:
+        np.random.set_state(saved)  # noqa: NPY002

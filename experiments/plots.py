@@ -15,19 +15,7 @@ from experiments.logger import replace_atomically
 def aggregate_curves_figure(curves: pd.DataFrame, ylabel: str) -> Figure:
     """Each group's aggregate against agent steps with its interval as a band, from
     `aggregate_curves` (columns group, step, value, low, high)."""
-    figure = Figure(figsize=(6.5, 4))
-    axis = figure.subplots()
-    for group, curve in curves.groupby("group", sort=False):
-        line = axis.plot(curve["step"], curve["value"], linewidth=2, label=group)[0]
-        axis.fill_between(
-            curve["step"], curve["low"], curve["high"], alpha=0.2, color=line.get_color()
-        )
-    axis.set_xlabel("agent steps per seed")
-    axis.set_ylabel(ylabel)
-    axis.grid(alpha=0.3)
-    axis.legend(fontsize=8)
-    figure.tight_layout()
-    return figure
+    return _bands_figure(curves, "step", "agent steps per seed", ylabel, (6.5, 4))
 
 
 def intervals_figure(aggregates: pd.DataFrame) -> Figure:
@@ -52,15 +40,21 @@ def intervals_figure(aggregates: pd.DataFrame) -> Figure:
 def profiles_figure(profiles: pd.DataFrame, xlabel: str) -> Figure:
     """Performance profiles: the fraction of runs scoring above each threshold, with its
     band, from `performance_profiles` (columns group, threshold, value, low, high)."""
-    figure = Figure(figsize=(6, 4))
+    ylabel = "fraction of runs with score > threshold"
+    return _bands_figure(profiles, "threshold", xlabel, ylabel, (6, 4))
+
+
+def _bands_figure(
+    table: pd.DataFrame, x: str, xlabel: str, ylabel: str, size: tuple[float, float]
+) -> Figure:
+    """Each group's value against column `x` as a line, its low-high interval as a band."""
+    figure = Figure(figsize=size)
     axis = figure.subplots()
-    for group, profile in profiles.groupby("group", sort=False):
-        line = axis.plot(profile["threshold"], profile["value"], linewidth=2, label=group)[0]
-        axis.fill_between(
-            profile["threshold"], profile["low"], profile["high"], alpha=0.2, color=line.get_color()
-        )
+    for group, rows in table.groupby("group", sort=False):
+        line = axis.plot(rows[x], rows["value"], linewidth=2, label=group)[0]
+        axis.fill_between(rows[x], rows["low"], rows["high"], alpha=0.2, color=line.get_color())
     axis.set_xlabel(xlabel)
-    axis.set_ylabel("fraction of runs with score > threshold")
+    axis.set_ylabel(ylabel)
     axis.grid(alpha=0.3)
     axis.legend(fontsize=8)
     figure.tight_layout()

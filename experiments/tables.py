@@ -4,9 +4,9 @@ and blank where the runs do not cover it:
     python3 -m experiments.tables PAPER RUN_DIR [RUN_DIR ...] [--output-dir DIR]
 
 prints the table as markdown and writes PAPER.csv and PAPER.tex (to DIR, default the
-current folder). The published numbers live in experiments/data/published.csv, each row
-with its source; the Dopamine baselines are computed from the shipped Dopamine data at the
-budget the runs reached.
+current folder; md3qn, whose paper has curves only, also md3qn.png). The published numbers
+live in experiments/data/published.csv, each row with its source; the Dopamine baselines
+are computed from the shipped Dopamine data at the budget the runs reached.
 """
 
 import argparse
@@ -27,6 +27,7 @@ from experiments.baselines import (
     dopamine_agent,
     dopamine_curves,
     on_dopamine_grid,
+    plot_against_baselines,
     td3_paper_curves,
     td3_task,
 )
@@ -141,8 +142,8 @@ def iterated_table(table: pd.DataFrame, reps: int = TABLE_REPS) -> pd.DataFrame:
 
 def md3qn_table(table: pd.DataFrame) -> pd.DataFrame:
     """MD3QN against HRA and MMDQN per game: the mean (± std over seeds) of each agent's
-    final training return. The paper has no table, only curves: draw them with
-    notebooks/learning_curves.ipynb."""
+    final training return. The paper has no table, only curves: the command line also draws
+    each game's curves (`md3qn_curves`)."""
     rows = table[table["agent"].isin(("md3qn", "hra", "mmdqn"))]
     if rows.empty:
         raise ValueError("no md3qn, hra or mmdqn runs among these")
@@ -150,6 +151,14 @@ def md3qn_table(table: pd.DataFrame) -> pd.DataFrame:
     summary = scores.groupby(["game", "agent"])["score"].agg(["mean", "std", "count"])
     summary = summary.rename(columns={"count": "seeds"}).reset_index()
     return summary.assign(published="no table in the paper (curves only)")
+
+
+def md3qn_curves(table: pd.DataFrame, output: Path) -> Path:
+    """Each game's training-return curves of the MD3QN, HRA and MMDQN runs (every seed and
+    each run's mean), written as a PNG."""
+    rows = table[table["agent"].isin(("md3qn", "hra", "mmdqn"))]
+    plot_against_baselines(rows, None, "train_return", output=output)
+    return output
 
 
 PAPERS: dict[str, tuple[Callable[[pd.DataFrame], pd.DataFrame], str]] = {
@@ -252,7 +261,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--output-dir", type=Path, default=Path("."), help="for PAPER.csv/.tex")
     args = parser.parse_args(argv)
     try:
-        cells = paper_table(args.paper, load_runs(args.runs))
+        table = load_runs(args.runs)
+        cells = paper_table(args.paper, table)
     except (NoRunsError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -262,6 +272,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     cells.to_csv(args.output_dir / f"{args.paper}.csv", index=False)
     (args.output_dir / f"{args.paper}.tex").write_text(to_latex(cells, caption) + "\n")
     print(f"\nwritten: {args.output_dir / args.paper}.csv and .tex")
+    if args.paper == "md3qn":
+        print(f"curves: {md3qn_curves(table, args.output_dir / 'md3qn.png')}")
     return 0
 
 

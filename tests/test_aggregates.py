@@ -63,6 +63,19 @@ def test_bootstrap_intervals_cover_the_true_mean_at_the_stated_rate():
     assert 0.88 <= np.mean(covered) <= 0.99
 
 
+def test_intervals_depend_on_their_seed_only_and_leave_numpy_s_stream_alone():
+    scores = np.random.default_rng(4).normal(size=(5, 3))
+    np.random.seed(1)  # noqa: NPY002 (the legacy global generator rliable draws from)
+    first = aggregate({"x": scores}, reps=300, seed=7)
+    expected_next = np.random.rand(3)  # noqa: NPY002
+    np.random.seed(1)  # noqa: NPY002
+    np.random.rand(5)  # noqa: NPY002 (another global state)
+    pd.testing.assert_frame_equal(aggregate({"x": scores}, reps=300, seed=7), first)
+    np.random.seed(1)  # noqa: NPY002
+    aggregate({"x": scores}, reps=300, seed=8)
+    np.testing.assert_array_equal(np.random.rand(3), expected_next)  # noqa: NPY002
+
+
 def test_probability_of_improvement_by_brute_force():
     rng = np.random.default_rng(2)
     x, y = (

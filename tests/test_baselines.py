@@ -2,7 +2,6 @@
 reference data and the published figures, the step grids by hand, and the figure."""
 
 import dataclasses
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -20,9 +19,9 @@ from experiments.baselines import (
 )
 from experiments.presets import C51_ATARI_DOPAMINE, DQN_ATARI_DOPAMINE, DQN_ATARI_NATURE
 from experiments.results import load_runs
+from tests.shared_data import SHARED_DATA, needs_shared_data
 from tests.test_results import write_run
 
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 ADAM_DQN = "DQN (Adam + MSE in JAX)"
 
 
@@ -62,7 +61,7 @@ def within_tolerance(shipped: pd.Series, original: pd.Series) -> np.ndarray:
     return np.abs(shipped - original) <= np.maximum(5e-4 * np.abs(original), 0.01)
 
 
-@pytest.mark.skipif(not SHARED_DATA.is_dir(), reason=f"no reference data at {SHARED_DATA}")
+@needs_shared_data
 def test_shipped_data_equal_the_reference_data_to_rounding():
     original = pd.read_csv(SHARED_DATA / "dopamine_baselines.csv.gz", keep_default_na=False)
     original = original[original["suite"] == "atari"].astype({"iteration": int})

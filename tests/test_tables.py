@@ -12,13 +12,14 @@ import scipy.stats
 from experiments.presets import PRESETS
 from experiments.results import human_normalized, load_runs
 from experiments.tables import main, paper_table, published
+from tests.shared_data import SHARED_DATA, needs_shared_data
 from tests.test_results import write_run
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 TD3 = dataclasses.replace(PRESETS["td3_mujoco_paper"].config, env="HalfCheetah-v4", seeds=2)
 DQN = dataclasses.replace(PRESETS["dqn_atari_dopamine"].config, seeds=2)
 
 
+@needs_shared_data
 def test_td3_table_by_hand(tmp_path):
     rows = [(0, 5_000, "eval_return", 100.0), (1, 5_000, "eval_return", 300.0)]
     rows += [(0, 10_000, "eval_return", 250.0), (1, 10_000, "eval_return", 50.0)]
@@ -27,7 +28,7 @@ def test_td3_table_by_hand(tmp_path):
     cheetah = cells.loc["HalfCheetah"]
     assert cheetah["ours"] == 200.0 and cheetah["ours std"] == 100.0  # step 5k: 100 and 300
     assert cheetah["seeds"] == 2 and cheetah["steps"] == 10_000
-    paper = pd.read_csv(SHARED / "td3_paper_learning_curves.csv")
+    paper = pd.read_csv(SHARED_DATA / "td3_paper_learning_curves.csv")
     paper = paper[(paper["env"] == "HalfCheetah-v1") & (paper["timestep"] <= 10_000)]
     expected = paper.groupby("timestep")["eval_return"].mean().max()
     assert cheetah["paper at these steps"] == pytest.approx(expected, abs=0.01)
@@ -36,9 +37,10 @@ def test_td3_table_by_hand(tmp_path):
     assert len(cells) == 7
 
 
+@needs_shared_data
 @pytest.mark.parametrize("task, table_1", [("HalfCheetah", 9636.95), ("Hopper", 3564.07)])
 def test_td3_table_from_the_papers_own_curves_gives_its_table_1(tmp_path, task, table_1):
-    paper = pd.read_csv(SHARED / "td3_paper_learning_curves.csv")
+    paper = pd.read_csv(SHARED_DATA / "td3_paper_learning_curves.csv")
     paper = paper[paper["env"] == f"{task}-v1"]
     rows = [(seed, step, "eval_return", value) for _, (_, seed, step, value) in paper.iterrows()]
     config = dataclasses.replace(TD3, env=f"{task}-v4", seeds=10)
@@ -57,6 +59,7 @@ def atari_runs(root: Path, config, finals: dict[str, list[float]], name: str) ->
         write_run(root / f"{name}_{game}", dataclasses.replace(config, env=game), name, rows)
 
 
+@needs_shared_data
 def test_dopamine_table_by_hand_and_from_the_shared_data(tmp_path):
     finals = {"Pong-v5": [-20.0, -10.0], "Breakout-v5": [5.0, 20.0]}
     atari_runs(tmp_path, DQN, finals, "dqn_atari_dopamine")
@@ -71,7 +74,7 @@ def test_dopamine_table_by_hand_and_from_the_shared_data(tmp_path):
         np.median([v.mean() for v in ours.values()])
     )
 
-    shared = pd.read_csv(SHARED / "dopamine_baselines.csv.gz", keep_default_na=False)
+    shared = pd.read_csv(SHARED_DATA / "dopamine_baselines.csv.gz", keep_default_na=False)
     shared = shared[
         (shared["agent"] == "DQN (Adam + MSE in JAX)")
         & (shared["variant"] == "")
@@ -113,6 +116,8 @@ def test_md3qn_table_lists_each_agent_per_game(tmp_path):
         ["hra", 15.0, 2],
         ["md3qn", 15.0, 2],
     ]
+    assert main(["md3qn", str(tmp_path), "--output-dir", str(tmp_path / "out")]) == 0
+    assert (tmp_path / "out" / "md3qn.png").stat().st_size > 0
 
 
 def test_the_command_line_prints_and_writes_the_table(tmp_path, capsys):
