@@ -1,8 +1,10 @@
 """Checkpoints of a whole run at iteration boundaries (orbax): device state and host metadata.
 
 Orbax writes each checkpoint to a temporary directory and renames it when complete, so a
-stopped save never looks finished. A finished checkpoint that cannot be read (a truncated
-file, say) is moved aside and the previous one is used.
+stopped save never looks finished. A save that fails (a full disk, say) removes what it
+wrote and stops the run with `CheckpointSaveError`, the previous checkpoint intact. A
+finished checkpoint that cannot be read (a truncated file, say) is moved aside and the
+previous one is used.
 """
 
 import shutil
@@ -35,6 +37,10 @@ def _from_storable(stored: Any, like: Any) -> Any:
     )
 
 
+class CheckpointSaveError(RuntimeError):
+    """A checkpoint could not be written; the message names the one kept."""
+
+
 class Checkpointer:
     """Saves and restores (state pytree, JSON metadata) pairs under run_dir/checkpoints."""
 
@@ -51,15 +57,27 @@ class Checkpointer:
         return sorted(self._manager.all_steps())
 
     def save(self, step: int, state: Any, metadata: dict) -> None:
-        """Writes the checkpoint of `step` (an iteration count) and prunes old ones."""
-        self._manager.save(
-            step,
-            args=ocp.args.Composite(
-                state=ocp.args.StandardSave(_to_storable(state)),
-                metadata=ocp.args.JsonSave(metadata),
-            ),
-        )
-        self._manager.wait_until_finished()
+        """Writes the checkpoint of `step` (an iteration count) and prunes old ones; raises
+        CheckpointSaveError, leaving no part of it behind, if the write fails."""
+        try:
+            self._manager.save(
+                step,
+                args=ocp.args.Composite(
+                    state=ocp.args.StandardSave(_to_storable(state)),
+                    metadata=ocp.args.JsonSave(metadata),
+                ),
+            )
+            self._manager.wait_until_finished()
+        except Exception as error:  # whatever the storage raised: stop with the last good one
+            for partial in (self._run_dir / CHECKPOINT_DIR).glob(f"{step}.orbax-checkpoint-tmp*"):
+                shutil.rmtree(partial, ignore_errors=True)
+            self._manager.reload()
+            kept = [s for s in self.steps() if s < step]
+            previous = f"the checkpoint of iteration {kept[-1]}" if kept else "no checkpoint"
+            raise CheckpointSaveError(
+                f"saving the checkpoint of iteration {step} failed ({error}); {previous} is "
+                "kept. Free space (or fix the storage), then run the same command to resume."
+            ) from error
 
     def restore_latest(self, like: Any, at_most: int | None = None) -> tuple[int, Any, dict] | None:
         """(step, state, metadata) of the newest readable checkpoint (of a step <= `at_most`

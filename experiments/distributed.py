@@ -19,15 +19,15 @@ import threading
 from pathlib import Path
 
 import jax
-import numpy as np
 from jax._src import distributed as jax_distributed  # the job's state: JAX has no public API
 
-from experiments.checkpoint import nan_to_none, none_to_nan
+from experiments.checkpoint import nan_to_none
 from experiments.config import Config, ConfigError, check_launch, check_seed_split, validate
 from experiments.errors import check
 from experiments.logger import (
     CONFIG_FILE,
     check_run_dir,
+    check_writable,
     process_dir,
     replace_atomically,
     run_record,
@@ -101,6 +101,7 @@ def train_distributed(config: Config, preset: str = "custom") -> RunResult:
     the last process to finish prints the run's summary."""
     check_launch(config)
     run_dir = Path(config.run_dir)
+    check_writable(run_dir)
     started = _started_processes(run_dir, config)
     if started and config.process_id >= 0:  # a process of a started run resumes alone
         index, count = config.process_id, started
@@ -135,17 +136,8 @@ def train_distributed(config: Config, preset: str = "custom") -> RunResult:
             f"process {index} of {count} finished; the last process to finish summarises the run."
         )
         return result
-    members = config.members()
-    columns = {m.label: i for i, m in enumerate(members)}
-    eval_returns, train_returns = (
-        np.full((config.iterations, len(members)), np.nan) for _ in range(2)
-    )
-    for block in blocks:
-        where = [columns[label] for label in block["members"]]
-        eval_returns[:, where] = none_to_nan(block["eval_returns"])
-        train_returns[:, where] = none_to_nan(block["train_returns"])
     print(f"\nthe whole run ({count} processes):")
-    summarise(run_dir, config, spec, members, eval_returns, train_returns)
+    summarise(run_dir, config, spec)  # reads every process's metrics
     return result
 
 

@@ -7,6 +7,7 @@ import os
 import platform
 import re
 import subprocess
+import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from importlib import metadata
 from pathlib import Path
@@ -118,6 +119,23 @@ def check_run_dir(run_dir: Path, config: Config) -> bool:
             "with its own settings (only --total-steps may grow) or pass a new --run-dir."
         )
     return True
+
+
+def check_writable(run_dir: Path) -> None:
+    """Raises ConfigError, naming the OS's reason, if run_dir cannot be created or written;
+    leaves nothing behind (a probe folder is made in it, or in its nearest existing parent,
+    and removed)."""
+    parent = Path(run_dir).absolute()
+    while not parent.exists():
+        parent = parent.parent
+    try:
+        if not parent.is_dir():
+            raise NotADirectoryError(f"{parent} is a file")
+        tempfile.TemporaryDirectory(dir=parent, prefix=".write_probe_").cleanup()
+    except OSError as error:
+        raise ConfigError(
+            f"cannot write the run dir {run_dir} ({error}): pass a --run-dir you can write to."
+        ) from None
 
 
 class RunLogger:

@@ -5,6 +5,7 @@ every seed's replay and runs the updates."""
 import dataclasses
 import functools
 import json
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -28,6 +29,7 @@ from experiments.logger import (
     CONFIG_FILE,
     RunLogger,
     check_run_dir,
+    check_writable,
     plot_learning_curves,
     run_record,
 )
@@ -589,6 +591,7 @@ def train(config: Config, preset: str = "custom", run_dir: str | Path | None = N
     config; `total_steps` may grow) is resumed from its latest readable checkpoint."""
     run_dir = Path(run_dir or config.run_dir or default_run_dir(config))
     resuming = check_run_dir(run_dir, config)
+    check_writable(run_dir)
     trainer = Trainer.create(config)
     c, spec = trainer.config, trainer.spec
     state = trainer.init_state()
@@ -614,11 +617,12 @@ def train(config: Config, preset: str = "custom", run_dir: str | Path | None = N
     logger = RunLogger(run_dir, trainer.members, resume_at)
     calls = trainer.loop_calls()
     eval_act = trainer.eval_act
+    redraw = c.progress and sys.stderr.isatty()  # else one line per iteration (logs, nohup)
     bar = tqdm(
         total=c.total_steps,
         initial=start_iteration * c.iteration_steps,
         unit="step",
-        disable=not c.progress,
+        disable=not redraw,
         dynamic_ncols=True,
     )
     try:
@@ -638,6 +642,9 @@ def train(config: Config, preset: str = "custom", run_dir: str | Path | None = N
                 bar.set_postfix(eval=f"{np.mean(eval_returns[iteration]):.1f}", refresh=False)
             metrics_bytes = logger.flush()
             done = iteration + 1
+            if c.progress and not redraw:
+                returns = (train_returns[iteration], eval_returns[iteration])
+                print(_progress_line(c, done, elapsed, *returns), flush=True)
             if c.checkpoint_every and (done % c.checkpoint_every == 0 or done == c.iterations):
                 metadata = {
                     "metrics_bytes": metrics_bytes,
@@ -651,6 +658,21 @@ def train(config: Config, preset: str = "custom", run_dir: str | Path | None = N
         checkpointer.close()
     summarise(run_dir, c, spec)
     return RunResult(run_dir, state, eval_returns, train_returns)
+
+
+def _progress_line(
+    config: Config, done: int, elapsed: float, train_returns: np.ndarray, eval_returns: np.ndarray
+) -> str:
+    """One iteration's progress: steps, mean train and eval returns over members, speed."""
+
+    def mean(values: np.ndarray) -> str:
+        return f"{np.nanmean(values):.1f}" if np.isfinite(values).any() else "-"
+
+    return (
+        f"iteration {done}/{config.iterations}: {done * config.iteration_steps:,} steps, "
+        f"train return {mean(train_returns)}, eval return {mean(eval_returns)}, "
+        f"{config.iteration_steps / elapsed:,.0f} steps/s per seed"
+    )
 
 
 def _print_header(trainer: Trainer, preset: str, start_iteration: int) -> None:
@@ -723,7 +745,10 @@ def _check_finite(state: SeedState, members: list[Member]) -> None:
 def summarise(run_dir: Path, config: Config, spec: EnvSpec) -> None:
     """Prints the run's report (experiments.report: per-seed final scores, IQM with an
     interval at 4+ seeds) and writes learning_curve.png."""
-    print(format_report(load_runs(run_dir)))
+    try:
+        print(format_report(load_runs(run_dir)))
+    except ValueError as error:  # a budget too small to end an episode or evaluate
+        print(f"no report: {error}")
     metric = "eval_return" if config.eval_episodes else "train_return"
     output = run_dir / "learning_curve.png"
     plot_learning_curves(run_dir, metric, f"{config.env}: {metric}", spec.frames_per_step, output)

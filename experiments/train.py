@@ -59,6 +59,7 @@ def _without_preset(argv: list[str]) -> list[str]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from experiments.checkpoint import CheckpointSaveError
     from experiments.distributed import train_distributed
     from experiments.runner import NonFiniteLossError, train
 
@@ -71,7 +72,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    except NonFiniteLossError as error:
+    except (NonFiniteLossError, CheckpointSaveError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     return 0

@@ -3,13 +3,15 @@ uninterrupted run, bit for bit on CPU, logs included."""
 
 import csv
 import dataclasses
+import errno
 import shutil
 
 import jax
 import numpy as np
+import orbax.checkpoint as ocp
 import pytest
 
-from experiments.checkpoint import CHECKPOINT_DIR, UNREADABLE_DIR
+from experiments.checkpoint import CHECKPOINT_DIR, UNREADABLE_DIR, CheckpointSaveError
 from experiments.config import ConfigError
 from experiments.runner import train
 from tests.test_runner import MD3QN_MAZE, TINY_CARTPOLE, TINY_TD3
@@ -85,6 +87,32 @@ def test_truncated_latest_checkpoint_falls_back(uninterrupted, tmp_path, capsys)
     assert "checkpoint of iteration 2 is unreadable" in err and "falling back" in err
     assert (run_dir / UNREADABLE_DIR / "2").is_dir()
     _assert_same_run(resumed, uninterrupted)
+
+
+def test_a_failed_save_keeps_the_previous_checkpoint_and_resumes_exactly(
+    uninterrupted, tmp_path, monkeypatch
+):
+    """A disk that fills while the third checkpoint is written: the run stops with a message,
+    the partial write is gone, and running again resumes from the second, exactly."""
+    save = ocp.CheckpointManager.save
+
+    def full_disk(manager, step, *args, **kwargs):
+        if step == 3:
+            partial = manager.directory / "3.orbax-checkpoint-tmp-1"
+            (partial / "state").mkdir(parents=True)
+            (partial / "state" / "part").write_bytes(b"\0" * 100)
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return save(manager, step, *args, **kwargs)
+
+    run_dir = tmp_path / "run"
+    monkeypatch.setattr(ocp.CheckpointManager, "save", full_disk)
+    with pytest.raises(
+        CheckpointSaveError, match="iteration 3 failed .*No space left.*iteration 2 is kept"
+    ):
+        train(CONFIG, run_dir=run_dir)
+    assert sorted(p.name for p in (run_dir / CHECKPOINT_DIR).iterdir()) == ["1", "2"]
+    monkeypatch.setattr(ocp.CheckpointManager, "save", save)
+    _assert_same_run(train(CONFIG, run_dir=run_dir), uninterrupted)
 
 
 def test_resuming_with_a_changed_config_names_the_fields(tmp_path):

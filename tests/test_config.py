@@ -229,6 +229,15 @@ def test_cli_reports_unknown_preset_and_env(capsys, no_compile):
     assert "CartPole-v1" in capsys.readouterr().err
 
 
+def test_cli_reports_a_run_dir_it_cannot_write_before_building(tmp_path, capsys, no_compile):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    for run_dir in ("/proc/nope/run", str(blocker / "run")):
+        assert main(["--run-dir", run_dir]) == 2
+        assert f"cannot write the run dir {run_dir}" in capsys.readouterr().err
+    assert blocker.read_text() == "not a folder"
+
+
 def test_help_lists_presets_and_documents_fields(capsys):
     with pytest.raises(SystemExit):
         parse_args(["--help"])

@@ -3,6 +3,7 @@
 import csv
 import dataclasses
 import json
+import re
 import subprocess
 import sys
 
@@ -36,9 +37,12 @@ def _rows(run_dir):
 
 def test_cartpole_run_writes_every_output(tmp_path, capsys):
     run_dir = tmp_path / "run"
-    result = train(TINY_CARTPOLE, "dqn_cartpole", run_dir)
+    result = train(dataclasses.replace(TINY_CARTPOLE, progress=True), "dqn_cartpole", run_dir)
     out = capsys.readouterr().out
     assert "MiB per seed" in out and "final eval" in out
+    # Progress without a terminal (pytest captures stderr): one line per iteration.
+    assert re.search(r"iteration 1/2: 300 steps, train return [\d.]+, eval return [\d.]+", out)
+    assert "iteration 2/2: 600 steps" in out
 
     rows = _rows(run_dir)
     assert list(rows[0]) == ["seed", "step", "metric", "value"]
