@@ -110,11 +110,13 @@ Policy = Callable[[int, int, float], int]  # (time, state, stock) -> action
 
 class Solution(NamedTuple):
     """The optimal value of the objective, the greedy policy (time, state, stock) -> action
-    it acts with, and the exact law of the return G of that policy from the start."""
+    it acts with, the exact law of the return G of that policy from the start, and the
+    number of (time, state, stock) entries the solver computed (reachable ones only)."""
 
     value: float
     policy: Policy
     distribution: Distribution
+    entries: int
 
 
 def _check(mdp: Any, objective: Objective, horizon: int, approximate: bool) -> None:
@@ -147,7 +149,7 @@ def solve(mdp: Any, objective: Objective, horizon: int, approximate: bool = Fals
         return optimal(time, state, round(stock, DECIMALS))[1]
 
     law, _ = optimal(0, mdp.start, round(objective.initial_stock, DECIMALS))
-    return Solution(objective.value(law), policy, law)
+    return Solution(objective.value(law), policy, law, optimal.cache_info().currsize)
 
 
 def policy_iteration(
@@ -164,8 +166,9 @@ def policy_iteration(
     policy = first_action
     for _ in range(horizon):
         policy = _improved(mdp, objective, horizon, policy)
-    law = _policy_laws(mdp, policy, horizon)(0, mdp.start, round(objective.initial_stock, DECIMALS))
-    return Solution(objective.value(law), policy, law)
+    laws = _policy_laws(mdp, policy, horizon)
+    law = laws(0, mdp.start, round(objective.initial_stock, DECIMALS))
+    return Solution(objective.value(law), policy, law, laws.cache_info().currsize)
 
 
 def _improved(mdp: Any, objective: Objective, horizon: int, policy: Policy) -> Policy:

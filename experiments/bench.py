@@ -2,7 +2,7 @@
 
     python -m experiments.bench [--quick] [--output bench.json]
         [--sections env,collect,train,updates,representations,iterated,multireward,td3,devices,
-                    checkpoint,replay,peers] [--cleanrl-python PY --cleanrl-dir DIR]
+                    checkpoint,replay,peers,tabular] [--cleanrl-python PY --cleanrl-dir DIR]
 
 Sections (each a small function returning a list of dict rows):
 
@@ -48,6 +48,9 @@ Sections (each a small function returning a list of dict rows):
   (InvertedPendulum-v4, 30k steps) at 1 and more seeds in one program, and with
   --cleanrl-python and --cleanrl-dir CleanRL's own wall for as many concurrent processes,
   with the ratio and its target (experiments.peers).
+- tabular: exact distributional DP (agents.distributional_dp) on the pit gridworld at
+  gamma 1 and 0.9 against the horizon: (time, state, stock) entries solved, seconds of a
+  P(G >= 0.5) solve and of a CVaR_0.2 search (experiments.dp_bench).
 
 Replays are filled with random transitions on device (update timings do not depend on the
 content) rather than by stepping the environment for minutes. Random frames are
@@ -80,7 +83,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from envs import StepResult, VecEnv, env_spec, make_env
-from experiments import peers, runner
+from experiments import dp_bench, peers, runner
 from experiments.checkpoint import CHECKPOINT_DIR, Checkpointer
 from experiments.config import Config
 from experiments.logger import format_table
@@ -103,6 +106,7 @@ SECTIONS = (
     "checkpoint",
     "replay",
     "peers",
+    "tabular",
 )
 ATARI_PRESET = "dqn_atari_dopamine"
 MLP_PRESET = "dqn_cartpole"
@@ -184,6 +188,8 @@ class Settings:
     """The Python of a CleanRL environment; empty times this library only (peers section)."""
     cleanrl_dir: str = ""
     """The directory holding CleanRL's dqn_jax.py and td3_continuous_action_jax.py."""
+    tabular_horizons: tuple[int, ...] = (5, 10, 20, 40)
+    """Horizons of the tabular section."""
 
 
 QUICK = Settings(
@@ -206,6 +212,7 @@ QUICK = Settings(
     ratio_rounds=3,
     peer_seeds=(("dqn", (1,)), ("td3", (1,))),
     peer_fraction=0.05,
+    tabular_horizons=(3, 6),
 )
 
 
@@ -905,6 +912,12 @@ def bench_replay(settings: Settings) -> list[Row]:
 # Command line ------------------------------------------------------------------------------
 
 
+def bench_tabular(settings: Settings) -> list[Row]:
+    """Section tabular: exact distributional DP against the horizon (experiments.dp_bench)."""
+    rows = dp_bench.bench_tabular(settings.tabular_horizons)
+    return [{"section": "tabular"} | row for row in rows]
+
+
 def bench_peers(settings: Settings) -> list[Row]:
     """Section peers: whole runs with CleanRL's settings (experiments.peers)."""
     s = settings
@@ -923,6 +936,7 @@ SECTION_FUNCTIONS: dict[str, Callable[[Settings], list[Row]]] = {
     "checkpoint": bench_checkpoint,
     "replay": bench_replay,
     "peers": bench_peers,
+    "tabular": bench_tabular,
 }
 
 

@@ -26,6 +26,7 @@ SECTIONS = [
     "checkpoint",
     "replay",
     "peers",
+    "tabular",
 ]
 UPDATE_KEYS = {"network", "batch_size", "seeds", "updates_per_call", "updates_per_s"}
 UPDATE_KEYS |= {"updates_per_s_per_seed", "compile_s"}
@@ -185,6 +186,20 @@ def test_peers_time_whole_runs_with_cleanrls_settings(quick):
     for r, full in zip(rows, (100_000, 30_000), strict=True):
         assert r["agent_steps"] == pytest.approx(full * fraction, rel=0.2)
         assert r["seconds"] > 0 and "cleanrl_seconds" not in r
+
+
+@pytest.mark.slow
+def test_tabular_rows_grow_with_the_horizon(quick):
+    report, _ = quick
+    rows = _section(report, "tabular")
+    horizons = report["settings"]["tabular_horizons"]
+    assert [(r["gamma"], r["horizon"]) for r in rows] == [
+        (gamma, horizon) for gamma in (1.0, 0.9) for horizon in horizons
+    ]
+    for gamma in (1.0, 0.9):
+        entries = [r["entries"] for r in rows if r["gamma"] == gamma]
+        assert entries == sorted(entries) and entries[0] < entries[-1]
+    assert all(r["solve_s"] > 0 and r["cvar_s"] > 0 for r in rows)
 
 
 @pytest.mark.slow

@@ -153,6 +153,8 @@ def test_reaching_a_target_needs_the_stock():
     mdp = two_step_task()
     solution = solve(mdp, threshold(2.0), 2)
     assert solution.value == pytest.approx(0.75)
+    # Entries solved: the start, and state 1 at the stocks -2 + 0, -2 + 2 and -2 + 0.5.
+    assert solution.entries == 4
     # In state 1 the stock is -2 + r_1: -2 after a first reward of 0, 0 after a reward of 2.
     assert solution.policy(1, 1, -2.0) == 1 and solution.policy(1, 1, 0.0) == 0
     markov = [
