@@ -14,7 +14,7 @@ import pandas as pd
 from rliable import library as rly
 from rliable import metrics
 
-from experiments.results import human_normalized
+from experiments.results import human_normalized, metric_rows
 
 AGGREGATES: dict[str, Callable[[np.ndarray], float]] = {
     "IQM": metrics.aggregate_iqm,
@@ -32,10 +32,7 @@ def final_scores(
     `metric` (the final evaluation, or the mean of the last two). Columns: the table's
     identity columns (run ... the differing config fields), step (of the last value) and
     score; `normalize` turns Atari scores into human-normalised ones."""
-    rows = table[table["metric"] == metric]
-    if rows.empty:
-        known = ", ".join(sorted(table["metric"].unique()))
-        raise ValueError(f"no {metric!r} rows in these runs; they log {known}")
+    rows = metric_rows(table, metric)
     keys = [c for c in rows.columns if c not in ("step", "frames", "metric", "value")]
     rows = rows.sort_values("step", kind="stable")  # members stay in logging order
     rows = rows.groupby(keys, sort=False, dropna=False).tail(last)

@@ -35,6 +35,8 @@ from experiments.results import (
     game_key,
     human_normalized,
     human_random_scores,
+    metric_rows,
+    report_metric,
     run_config,
 )
 
@@ -241,7 +243,7 @@ def on_dopamine_grid(table: pd.DataFrame, metric: str = "train_return") -> pd.Da
     iteration, the mean of its episodes); with shorter iterations it is the mean of their
     means. Columns: the table's run columns, iteration, step ((iteration + 1) x 250k),
     frames (4 per step), metric, value."""
-    rows = _metric_rows(table, metric)
+    rows = metric_rows(table, metric)
     iteration = -(-rows["step"] // DOPAMINE_ITERATION_STEPS) - 1
     rows = rows.assign(iteration=iteration)[iteration >= 0]
     keys = [c for c in rows.columns if c not in ("step", "frames", "value")]
@@ -255,21 +257,13 @@ def on_dopamine_grid(table: pd.DataFrame, metric: str = "train_return") -> pd.Da
 def on_td3_grid(table: pd.DataFrame, metric: str = "eval_return") -> pd.DataFrame:
     """The `metric` rows of a `load_runs` table at the TD3 paper's evaluation steps
     (multiples of 5000), with the table's columns; raises ValueError if there are none."""
-    rows = _metric_rows(table, metric)
+    rows = metric_rows(table, metric)
     rows = rows[rows["step"] % TD3_EVAL_PERIOD == 0].reset_index(drop=True)
     if rows.empty:
         raise ValueError(
             f"no {metric!r} rows at the TD3 paper's evaluation steps (multiples of "
             f"{TD3_EVAL_PERIOD}): train with --iteration-steps {TD3_EVAL_PERIOD}"
         )
-    return rows
-
-
-def _metric_rows(table: pd.DataFrame, metric: str) -> pd.DataFrame:
-    rows = table[table["metric"] == metric]
-    if rows.empty:
-        logged = ", ".join(sorted(table["metric"].unique())) or "nothing"
-        raise ValueError(f"no {metric!r} rows in these runs; they log {logged}")
     return rows
 
 
@@ -293,9 +287,9 @@ def plot_against_baselines(
         raise ValueError(f"unknown baseline {baseline!r}: use one of {_BASELINES} or None")
     table = _with_panels(table)
     if metric is None:
-        default = "eval_return" if "eval_return" in set(table["metric"]) else "train_return"
-        metric = {"dopamine": "train_return", "td3": "eval_return"}.get(baseline, default)
-    on_grid = {"dopamine": on_dopamine_grid, "td3": on_td3_grid}.get(baseline, _metric_rows)
+        defaults = {"dopamine": "train_return", "td3": "eval_return"}
+        metric = defaults[baseline] if baseline else report_metric(table)
+    on_grid = {"dopamine": on_dopamine_grid, "td3": on_td3_grid}.get(baseline, metric_rows)
     rows = _with_curves(on_grid(table, metric))
     panels = sorted(rows["panel"].unique())
     references = _references(rows, panels, baseline)

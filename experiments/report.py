@@ -15,33 +15,21 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from rliable.metrics import aggregate_iqm
 
-from experiments.aggregates import aggregate_one, final_scores
+from experiments.aggregates import AGGREGATES, aggregate_one, final_scores
 from experiments.logger import format_table
 from experiments.results import (
     ROW_COLUMNS,
     RUN_COLUMNS,
     NoRunsError,
+    human_normalized,
     human_random_scores,
     load_runs,
+    report_metric,
 )
 
 MIN_SEEDS_FOR_INTERVALS = 4  # fewer seeds give bootstrap intervals too wide to mean much
 REPORT_REPS = 5_000  # bootstrap replications: fast, and the bounds stable to ~1%
-
-
-def report_metric(table: pd.DataFrame) -> str:
-    """The score a run is judged by: its evaluation return if it logs one, else its
-    training return."""
-    logged = set(table["metric"])
-    for metric in ("eval_return", "train_return"):
-        if metric in logged:
-            return metric
-    raise ValueError(
-        "these runs have logged no eval_return or train_return yet (they log "
-        f"{', '.join(sorted(logged)) or 'nothing'}): report them after their first iteration"
-    )
 
 
 def point_columns(table: pd.DataFrame) -> list[str]:
@@ -66,9 +54,8 @@ def point_aggregates(
     the same IQM human-normalised."""
     keys = ["run", "game", *point_columns(table)]
     scores = final_scores(table, metric)
-    atari = scores["game"].isin(human_random_scores().index).all()
-    if atari:
-        scores["normalized"] = final_scores(table, metric, normalize=True)["score"].to_numpy()
+    if scores["game"].isin(human_random_scores().index).all():  # Atari games
+        scores["normalized"] = human_normalized(scores["score"], scores["game"])
     rows = []
     for key, group in scores.groupby(keys, sort=False, dropna=False):
         row = dict(zip(keys, key, strict=True))
@@ -84,7 +71,7 @@ def point_aggregates(
 
 def _iqm(scores: np.ndarray, reps: int, seed: int) -> tuple[float, float, float]:
     """IQM of (runs, 1) scores with its 95% interval."""
-    return aggregate_one({"": scores}, aggregate_iqm, reps, 0.95, seed)[""]
+    return aggregate_one({"": scores}, AGGREGATES["IQM"], reps, 0.95, seed)[""]
 
 
 def format_report(table: pd.DataFrame, reps: int = REPORT_REPS) -> str:

@@ -130,6 +130,29 @@ def load_runs(
     return table.astype({"seed": int, "step": int, "frames": int, "value": float})
 
 
+def metric_rows(table: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """The rows of one metric of a `load_runs` table; raises ValueError naming the metrics
+    the runs do log if there are none."""
+    rows = table[table["metric"] == metric]
+    if rows.empty:
+        logged = ", ".join(sorted(table["metric"].unique())) or "nothing"
+        raise ValueError(f"no {metric!r} rows in these runs; they log {logged}")
+    return rows
+
+
+def report_metric(table: pd.DataFrame) -> str:
+    """The score a run is judged by: its evaluation return if it logs one, else its
+    training return."""
+    logged = set(table["metric"])
+    for metric in ("eval_return", "train_return"):
+        if metric in logged:
+            return metric
+    raise ValueError(
+        "these runs have logged no eval_return or train_return yet (they log "
+        f"{', '.join(sorted(logged)) or 'nothing'}): report them after their first iteration"
+    )
+
+
 @cache
 def human_random_scores() -> pd.DataFrame:
     """Random and human scores of the 57 Atari games, indexed by `game_key`."""

@@ -18,9 +18,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from rliable import metrics
 
-from experiments.aggregates import aggregate, final_scores, score_matrices
+from experiments.aggregates import AGGREGATES, aggregate, final_scores, score_matrices
 from experiments.baselines import (
     ATARI_FRAMES_PER_STEP,
     DOPAMINE_ITERATION_STEPS,
@@ -99,7 +98,7 @@ def dopamine_table(table: pd.DataFrame, reps: int = TABLE_REPS) -> pd.DataFrame:
                     "frames": _frames(iteration),
                     "ours": value,
                     "ours 95% CI": f"[{low:.3f}, {high:.3f}]",
-                    "Dopamine": _AGGREGATE_FUNCTIONS[name](matrix),
+                    "Dopamine": AGGREGATES[name](matrix),
                 }
             )
     return pd.DataFrame(cells)
@@ -174,13 +173,6 @@ def paper_table(paper: str, table: pd.DataFrame) -> pd.DataFrame:
     if paper not in PAPERS:
         raise ValueError(f"unknown paper {paper!r}; the known ones are {', '.join(PAPERS)}")
     return PAPERS[paper][0](table)
-
-
-_AGGREGATE_FUNCTIONS = {
-    "median": metrics.aggregate_median,
-    "mean": metrics.aggregate_mean,
-    "IQM": metrics.aggregate_iqm,
-}
 
 
 def _last_common_iteration(grid: pd.DataFrame) -> tuple[pd.DataFrame, int]:
