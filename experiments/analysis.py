@@ -179,7 +179,7 @@ def maze_joint_return_figure(
     config = trainer.config
     predicted = joint_return_particles(trainer, state, start_observation(config), 0, member)
     monte_carlo = monte_carlo_joint_returns(config.env, num_episodes, config.gamma, seed=0)
-    title = f"{config.env}, {iterations * config.iteration_steps:,} steps\nreturn from (start, 0)"
+    title = f"{config.env}, {config.steps_after(iterations):,} steps\nreturn from (start, 0)"
     figure = joint_return_figure(predicted, monte_carlo, title=title)
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)

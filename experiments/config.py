@@ -183,7 +183,13 @@ class Config:
 
     @property
     def iterations(self) -> int:
-        return self.total_steps // self.iteration_steps
+        """Iterations of the budget; the last is shorter when iteration_steps does not
+        divide total_steps."""
+        return -(-self.total_steps // self.iteration_steps)
+
+    def steps_after(self, iterations: int) -> int:
+        """Agent steps per seed once `iterations` iterations are done."""
+        return min(iterations * self.iteration_steps, self.total_steps)
 
     @property
     def sweep(self) -> dict[str, tuple[float, ...]]:
@@ -281,16 +287,12 @@ def validate(config: Config) -> EnvSpec:
     check(c.envs_per_seed >= 1, f"envs_per_seed={c.envs_per_seed}: use at least 1.")
     for name in ("total_steps", "iteration_steps", "target_update_period", "update_period"):
         check(getattr(c, name) > 0, f"{name}={getattr(c, name)}: must be positive.")
-    check(
-        c.total_steps % c.iteration_steps == 0,
-        f"total_steps={c.total_steps} is not a multiple of iteration_steps="
-        f"{c.iteration_steps}: change one of them.",
-    )
-    check(
-        c.iteration_steps % c.envs_per_seed == 0,
-        f"iteration_steps={c.iteration_steps} must be a multiple of envs_per_seed="
-        f"{c.envs_per_seed} (each loop step acts in every environment).",
-    )
+    for name in ("total_steps", "iteration_steps"):
+        check(
+            getattr(c, name) % c.envs_per_seed == 0,
+            f"{name}={getattr(c, name)} must be a multiple of envs_per_seed="
+            f"{c.envs_per_seed} (each loop step acts in every environment).",
+        )
     check(
         c.update_period % c.envs_per_seed == 0 or c.envs_per_seed % c.update_period == 0,
         f"update_period={c.update_period} and envs_per_seed={c.envs_per_seed}: one must "

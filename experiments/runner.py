@@ -23,7 +23,8 @@ from tqdm import tqdm
 from agents import Agent
 from envs import EnvSpec, StepResult, VecEnv, make_env
 from experiments.checkpoint import Checkpointer, nan_to_none, none_to_nan
-from experiments.config import Config, ConfigError, Member, validate
+from experiments.config import Config, Member, validate
+from experiments.errors import check
 from experiments.families import FAMILIES, build_agent
 from experiments.logger import (
     CONFIG_FILE,
@@ -549,7 +550,8 @@ def _train_iteration(
 ) -> tuple[SeedState, list[list[float]], float]:
     """One iteration on a freshly created pool: (state, episode returns per seed, seconds)."""
     c = trainer.config
-    loops_per_iteration = c.iteration_steps // c.envs_per_seed
+    first_step = iteration * c.iteration_steps
+    loops = (c.steps_after(iteration + 1) - first_step) // c.envs_per_seed
     env = make_env(
         c.env,
         trainer.num_members,
@@ -562,8 +564,8 @@ def _train_iteration(
     loop = Loop(trainer, calls, state)
     episode_returns: list[list[float]] = [[] for _ in range(trainer.num_members)]
     start_time = time.perf_counter()
-    for loop_index in range(loops_per_iteration):
-        agent_step = (iteration * loops_per_iteration + loop_index) * c.envs_per_seed
+    for loop_index in range(loops):
+        agent_step = first_step + loop_index * c.envs_per_seed
         steps_after = agent_step + c.envs_per_seed
         result = loop.step(env, result, agent_step)
         for seed_index, env_index in zip(*np.nonzero(result.episode_done), strict=True):
@@ -574,7 +576,7 @@ def _train_iteration(
             logger.write(seed_index, steps_after, "episode_length", length)
             for source, value in enumerate(result.episode_source_return[seed_index, env_index]):
                 logger.write(seed_index, steps_after, f"episode_return/source_{source}", value)
-        if (loop_index + 1) % 100 == 0 or loop_index + 1 == loops_per_iteration:
+        if (loop_index + 1) % 100 == 0 or loop_index + 1 == loops:
             bar.update(steps_after - bar.n)
             recent = [r for returns in episode_returns for r in returns[-5:]]
             if recent:
@@ -602,15 +604,10 @@ def train(config: Config, preset: str = "custom", run_dir: str | Path | None = N
     restored = checkpointer.restore_latest(state) if resuming else None
     if restored is not None:
         start_iteration, state, metadata = restored
-        if start_iteration > c.iterations:
-            raise ConfigError(
-                f"{run_dir} has a checkpoint after {start_iteration} iterations, more than "
-                f"total_steps={c.total_steps} allows; pass --total-steps "
-                f"{start_iteration * c.iteration_steps} or more."
-            )
+        steps_done = _check_resumable(run_dir, c, start_iteration, metadata)
         eval_returns[:start_iteration] = none_to_nan(metadata["eval_returns"])
         train_returns[:start_iteration] = none_to_nan(metadata["train_returns"])
-        resume_at = (start_iteration * c.iteration_steps, metadata["metrics_bytes"])
+        resume_at = (steps_done, metadata["metrics_bytes"])
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / CONFIG_FILE).write_text(json.dumps(run_record(c, preset), indent=2) + "\n")
     _print_header(trainer, preset, start_iteration)
@@ -620,7 +617,7 @@ def train(config: Config, preset: str = "custom", run_dir: str | Path | None = N
     redraw = c.progress and sys.stderr.isatty()  # else one line per iteration (logs, nohup)
     bar = tqdm(
         total=c.total_steps,
-        initial=start_iteration * c.iteration_steps,
+        initial=c.steps_after(start_iteration),
         unit="step",
         disable=not redraw,
         dynamic_ncols=True,
@@ -631,8 +628,11 @@ def train(config: Config, preset: str = "custom", run_dir: str | Path | None = N
             state, episode_returns, elapsed = _train_iteration(
                 trainer, state, iteration, logger, bar, calls
             )
-            step = (iteration + 1) * c.iteration_steps
-            _log_iteration(logger, trainer, state, step, elapsed, updates_before, episode_returns)
+            step = c.steps_after(iteration + 1)
+            steps_per_s = (step - c.steps_after(iteration)) / elapsed
+            _log_iteration(
+                logger, trainer, state, step, elapsed, steps_per_s, updates_before, episode_returns
+            )
             train_returns[iteration] = [np.mean(r) if r else np.nan for r in episode_returns]
             state = state._replace(metric_sums=jax.tree.map(jnp.zeros_like, state.metric_sums))
             _check_finite(state, trainer.members)  # before saving: the last good checkpoint stays
@@ -644,9 +644,10 @@ def train(config: Config, preset: str = "custom", run_dir: str | Path | None = N
             done = iteration + 1
             if c.progress and not redraw:
                 returns = (train_returns[iteration], eval_returns[iteration])
-                print(_progress_line(c, done, elapsed, *returns), flush=True)
+                print(_progress_line(c, done, steps_per_s, *returns), flush=True)
             if c.checkpoint_every and (done % c.checkpoint_every == 0 or done == c.iterations):
                 metadata = {
+                    "steps": step,
                     "metrics_bytes": metrics_bytes,
                     "eval_returns": nan_to_none(eval_returns[:done]),
                     "train_returns": nan_to_none(train_returns[:done]),
@@ -660,8 +661,31 @@ def train(config: Config, preset: str = "custom", run_dir: str | Path | None = N
     return RunResult(run_dir, state, eval_returns, train_returns)
 
 
+def _check_resumable(run_dir: Path, config: Config, iterations: int, metadata: dict) -> int:
+    """Agent steps per seed of a checkpoint after `iterations` iterations, checked against
+    this run's budget (a resumed run may grow total_steps)."""
+    steps = metadata.get("steps", iterations * config.iteration_steps)  # older checkpoints
+    check(
+        iterations <= config.iterations,
+        f"{run_dir} has a checkpoint after {steps:,} steps, more than total_steps="
+        f"{config.total_steps} allows; pass --total-steps {steps} or more.",
+    )
+    check(
+        steps == config.steps_after(iterations),
+        f"{run_dir} ended with a short last iteration ({steps:,} steps, not a multiple of "
+        f"iteration_steps={config.iteration_steps}); a longer run trains that iteration in "
+        "full, so this one cannot be extended exactly. Train the longer budget in a new "
+        "--run-dir.",
+    )
+    return steps
+
+
 def _progress_line(
-    config: Config, done: int, elapsed: float, train_returns: np.ndarray, eval_returns: np.ndarray
+    config: Config,
+    done: int,
+    steps_per_s: float,
+    train_returns: np.ndarray,
+    eval_returns: np.ndarray,
 ) -> str:
     """One iteration's progress: steps, mean train and eval returns over members, speed."""
 
@@ -669,9 +693,9 @@ def _progress_line(
         return f"{np.nanmean(values):.1f}" if np.isfinite(values).any() else "-"
 
     return (
-        f"iteration {done}/{config.iterations}: {done * config.iteration_steps:,} steps, "
+        f"iteration {done}/{config.iterations}: {config.steps_after(done):,} steps, "
         f"train return {mean(train_returns)}, eval return {mean(eval_returns)}, "
-        f"{config.iteration_steps / elapsed:,.0f} steps/s per seed"
+        f"{steps_per_s:,.0f} steps/s per seed"
     )
 
 
@@ -704,10 +728,10 @@ def _log_iteration(
     state: SeedState,
     step: int,
     elapsed: float,
+    steps_per_s: float,
     updates_before: int,
     episode_returns: list[list[float]],
 ) -> None:
-    c = trainer.config
     updates = int(np.asarray(state.num_updates).sum()) - updates_before
     num_members = trainer.num_members
     updates_per_seed = updates // num_members
@@ -725,8 +749,7 @@ def _log_iteration(
     epsilon = trainer.epsilon(step - 1)
     if epsilon is not None:
         logger.write_all(step, "epsilon", [epsilon] * num_members)
-    env_steps_per_s = c.iteration_steps * num_members / elapsed
-    logger.write_all(step, "env_steps_per_s", [env_steps_per_s] * num_members)
+    logger.write_all(step, "env_steps_per_s", [steps_per_s * num_members] * num_members)
     logger.write_all(step, "updates_per_s", [updates / elapsed] * num_members)
 
 

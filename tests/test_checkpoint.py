@@ -132,6 +132,39 @@ def test_a_budget_below_the_checkpoint_is_refused(tmp_path):
         train(dataclasses.replace(CONFIG, total_steps=300), run_dir=run_dir)
 
 
+SHORT_LAST = dataclasses.replace(CONFIG, total_steps=750)  # iterations of 300, 300 and 150
+
+
+def test_a_short_last_iteration_trains_the_budget_and_resumes_exactly(tmp_path):
+    """A budget that iteration_steps does not divide ends with a shorter iteration: exactly
+    total_steps agent steps, evaluated and logged at its end, and a run stopped before it
+    resumes bit for bit."""
+    full = train(SHORT_LAST, run_dir=tmp_path / "full")
+    c = SHORT_LAST
+    updates = len(range(c.learning_starts, c.total_steps + 1, c.update_period))
+    np.testing.assert_array_equal(full.state.num_updates, [updates] * c.seeds)
+    assert np.isfinite(full.eval_returns).all() and full.eval_returns.shape == (3, c.seeds)
+    eval_steps = {
+        int(row["step"]) for row in _logged(full.run_dir) if row["metric"] == "eval_return"
+    }
+    assert eval_steps == {300, 600, 750}
+    assert max(int(row["step"]) for row in _logged(full.run_dir)) == 750
+    run_dir = tmp_path / "run"
+    train(dataclasses.replace(SHORT_LAST, total_steps=600), run_dir=run_dir)
+    _assert_same_run(train(SHORT_LAST, run_dir=run_dir), full)
+
+
+def test_extending_a_run_that_ended_short_is_refused(tmp_path):
+    """A longer budget would have trained the short last iteration in full: not exact, so
+    refused with what to do, and the run dir is left as it was."""
+    run_dir = tmp_path / "run"
+    train(SHORT_LAST, run_dir=run_dir)
+    before = sorted(p.name for p in (run_dir / CHECKPOINT_DIR).iterdir())
+    with pytest.raises(ConfigError, match="short last iteration .*new --run-dir"):
+        train(CONFIG, run_dir=run_dir)
+    assert sorted(p.name for p in (run_dir / CHECKPOINT_DIR).iterdir()) == before
+
+
 def test_a_run_without_checkpoints_restarts_cleanly(uninterrupted, tmp_path):
     run_dir = tmp_path / "run"
     train(dataclasses.replace(CONFIG, total_steps=300), run_dir=run_dir)

@@ -62,7 +62,7 @@ def test_atari_presets_follow_their_protocols():
         ({"epsilon_end": 1.5}, "epsilon_end=1.5"),
         ({"eval_epsilon": -0.1}, "eval_epsilon=-0.1"),
         ({"gamma": 1.2}, "gamma=1.2"),
-        ({"total_steps": 1_001}, "multiple of iteration_steps"),
+        ({"envs_per_seed": 2, "total_steps": 1_001}, "total_steps=1001 must be a multiple"),
         ({"target_update_tau": 0.0}, "target_update_tau"),
         ({"learning_rate": -1.0}, "learning_rate"),
         ({"network": "nature_cnn"}, "--network mlp"),
