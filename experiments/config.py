@@ -127,6 +127,9 @@ class Config:
     """RMSProp decay of both the squared and the plain gradient averages."""
     max_grad_norm: float = 0.0
     """Clip gradients to this global norm; 0 disables clipping."""
+    learning_rate_decay_steps: int = 0
+    """Agent steps, from learning starts, over which the learning rate decays linearly to 0
+    (and stays there); 0 keeps it constant."""
     target_update_period: int = 500
     """Agent steps between target-network updates (i-QN: between rolling steps, T)."""
     target_update_tau: float = 1.0
@@ -320,6 +323,10 @@ def validate(config: Config) -> EnvSpec:
         value = getattr(c, name)
         check(0.0 <= value <= 1.0, f"{name}={value}: an exploration rate lies in [0, 1].")
     check(c.epsilon_decay_steps >= 0, f"epsilon_decay_steps={c.epsilon_decay_steps} < 0.")
+    check(
+        c.learning_rate_decay_steps >= 0,
+        f"learning_rate_decay_steps={c.learning_rate_decay_steps}: use 0 (constant) or more.",
+    )
     for gamma in (c.gamma, *c.sweep_gamma):
         check(0.0 <= gamma <= 1.0, f"gamma={gamma}: a discount lies in [0, 1].")
     check(c.n_step >= 1, f"n_step={c.n_step}: use at least 1.")

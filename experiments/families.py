@@ -66,10 +66,12 @@ def epsilon_schedule(config: Config) -> optax.Schedule:
     return lambda step: jnp.where(step < c.learning_starts, 1.0, decay(step))
 
 
-def make_optimizer_for(config: Config) -> optax.GradientTransformation:
+def make_optimizer_for(config: Config, steps_per_update: int = 0) -> optax.GradientTransformation:
     """The config's optimiser, with the learning rate in its state (`inject_hyperparams`) so
-    that a sweep can set it per agent."""
-    return optax.inject_hyperparams(
+    that a sweep can set it per agent, scaled by the linear decay of
+    `learning_rate_decay_steps` if set; `steps_per_update`: agent steps per update of this
+    optimiser (default update_period)."""
+    optimizer = optax.inject_hyperparams(
         make_optimizer, static_args=("name", "rmsprop_decay", "max_grad_norm")
     )(
         name=config.optimizer,
@@ -78,6 +80,11 @@ def make_optimizer_for(config: Config) -> optax.GradientTransformation:
         rmsprop_decay=config.rmsprop_decay,
         max_grad_norm=config.max_grad_norm or None,
     )
+    if not config.learning_rate_decay_steps:
+        return optimizer
+    updates = config.learning_rate_decay_steps // (steps_per_update or config.update_period)
+    decay = optax.linear_schedule(1.0, 0.0, max(updates, 1))
+    return optax.chain(optimizer, optax.scale_by_schedule(decay))
 
 
 def _kernel_init(config: Config) -> Callable:
@@ -204,7 +211,7 @@ def _build_td3(config: Config, spec: EnvSpec) -> Agent:
     return make_td3(
         Actor(low, high, c.mlp_hidden),
         TwinCritic(c.mlp_hidden, representation.num_outputs),
-        make_optimizer_for(c),
+        make_optimizer_for(c, c.update_period * c.policy_delay),  # the actor's
         make_optimizer_for(c),
         low,
         high,

@@ -5,11 +5,13 @@ import dataclasses
 import inspect
 import re
 
+import jax.numpy as jnp
+import numpy as np
 import pytest
 
 from experiments import runner
 from experiments.config import Config, ConfigError, validate
-from experiments.families import FAMILIES
+from experiments.families import FAMILIES, make_optimizer_for
 from experiments.presets import PRESETS
 from experiments.train import _description
 
@@ -46,3 +48,21 @@ def test_an_unknown_agent_is_refused_with_a_suggestion():
     bad = dataclasses.replace(PRESETS["dqn_cartpole"].config, agent="dgn")
     with pytest.raises(ConfigError, match="agent='dgn': choose one of .*did you mean 'dqn'"):
         validate(bad)
+
+
+@pytest.mark.parametrize("steps_per_update", [0, 6])
+def test_the_learning_rate_decays_linearly_to_zero_over_its_steps(steps_per_update):
+    """learning_rate_decay_steps=12 at an update every 2 agent steps: 6 updates from the
+    full rate to 0 (3 for an optimiser updated every 6 steps, as TD3's actor at policy
+    delay 3). Adam's step on a constant gradient is lr x 1, so each step is the rate."""
+    config = Config(learning_rate=0.1, update_period=2, learning_rate_decay_steps=12)
+    optimizer = make_optimizer_for(config, steps_per_update)
+    params = jnp.zeros(())
+    state = optimizer.init(params)
+    steps = []
+    for _ in range(8):
+        update, state = optimizer.update(jnp.ones(()), state, params)
+        steps.append(-float(update))
+    updates = 12 // (steps_per_update or 2)
+    expected = [0.1 * max(1 - n / updates, 0) for n in range(8)]
+    np.testing.assert_allclose(steps, expected, rtol=1e-4, atol=1e-9)  # Adam eps
