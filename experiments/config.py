@@ -77,6 +77,9 @@ class Config:
     """i-QN: K, the Bellman iterations learnt at once."""
     shared_torso: bool = False
     """i-QN: K heads on one torso (the published Atari layout) instead of K networks."""
+    link_loss_reduction: Literal["sum", "mean"] = "sum"
+    """i-QN: how the K links' batch-mean losses combine into the loss: their sum, or their
+    mean (the authors' code; a gradient K times smaller, which matters through Adam's eps)."""
     target_sync_period: int = 30
     """i-QN: D, agent steps between re-syncs of the target copies Qbar_k <- Q_k (k >= 1);
     the rolling step comes every `target_update_period` (T) agent steps."""

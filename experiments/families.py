@@ -188,6 +188,7 @@ def _build_iterated(config: Config, spec: EnvSpec) -> Agent:
         steps_per_update=c.update_period,
         target_sync_period=c.target_sync_period,
         rolling_period=c.target_update_period,
+        link_loss_reduction=c.link_loss_reduction,
         epsilon=epsilon_schedule(c),
         eval_epsilon=c.eval_epsilon,
     )
@@ -332,6 +333,7 @@ FAMILIES: dict[str, Family] = {
             "network_init",
             "num_networks",
             "shared_torso",
+            "link_loss_reduction",
             "target_sync_period",
             "target_update_period",
             *_EPSILON_FIELDS,
