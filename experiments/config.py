@@ -76,7 +76,8 @@ class Config:
     num_networks: int = 5
     """i-QN: K, the Bellman iterations learnt at once."""
     shared_torso: bool = False
-    """i-QN: K heads on one torso (the published Atari layout) instead of K networks."""
+    """i-QN: K linear heads on one torso instead of K networks (the published Atari layout,
+    except that its torso is the three convolutions and each head has a dense 512 layer)."""
     link_loss_reduction: Literal["sum", "mean"] = "sum"
     """i-QN: how the K links' batch-mean losses combine into the loss: their sum, or their
     mean (the authors' code; a gradient K times smaller, which matters through Adam's eps)."""
