@@ -9,7 +9,7 @@ Q_k <- Q_{k+1}, the last keeps its weights, and the copies re-sync. With K = 1 t
 with its target copied every T steps.
 """
 
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -59,6 +59,7 @@ def make_iterated_dqn(
     rolling_period: int = 6_000,
     epsilon: optax.Schedule | float = 0.0,
     eval_epsilon: float = 0.0,
+    link_loss_reduction: Literal["sum", "mean"] = "sum",
 ) -> Agent:
     """Builds i-QN around a K-network ensemble.
 
@@ -66,13 +67,16 @@ def make_iterated_dqn(
       network: the online ensemble, observations -> (K, ..., A, m); its `shared_torso` picks
         the layout (independent networks, or the published Atari layout of K heads on one
         torso, Qbar_0 keeping its own frozen torso and head).
-      optimizer: applied to the gradient of the sum over k of each link's batch-mean loss.
+      optimizer: applied to the gradient of the sum (or mean, see `link_loss_reduction`)
+        over k of each link's batch-mean loss.
       representation: the value representation (scalar MSE when None: i-DQN).
       steps_per_update: agent steps between updates (the periods below are in agent steps).
       target_sync_period: D, agent steps between re-syncs of Qbar_k <- Q_k, k >= 1.
       rolling_period: T, agent steps between rolling steps.
       epsilon: training exploration rate, constant or a function of the agent step.
       eval_epsilon: exploration rate of `eval_act`.
+      link_loss_reduction: "sum" of the K links' losses (SPEC.md), or their "mean" (the
+        authors' code: the same direction, a gradient K times smaller).
 
     Acting (training and evaluation) is epsilon-greedy on one of the K online networks drawn
     uniformly for each environment at each step. `q_values` and `return_distribution`
@@ -92,6 +96,9 @@ def make_iterated_dqn(
             f"target_sync_period D={target_sync_period} exceeds rolling_period "
             f"T={rolling_period}: the copies would never re-sync between rolling steps."
         )
+    if link_loss_reduction not in ("sum", "mean"):
+        raise ValueError(f"link_loss_reduction={link_loss_reduction!r}: use 'sum' or 'mean'.")
+    reduce_links = jnp.sum if link_loss_reduction == "sum" else jnp.mean
     epsilon_schedule = epsilon if callable(epsilon) else optax.constant_schedule(epsilon)
     single = network.clone(num_networks=1)
     links = network.clone(num_networks=num_networks - 1) if num_networks > 1 else None
@@ -153,7 +160,7 @@ def make_iterated_dqn(
             "link_loss": link_losses,
             "head_q_mean": head_q_mean,
         }
-        return jnp.sum(link_losses), metrics
+        return reduce_links(link_losses), metrics
 
     def update(
         state: IteratedState,

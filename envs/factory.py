@@ -65,9 +65,14 @@ class AtariProtocol:
       gives no training cap: 27k agent steps is used, as in the other protocols. The paper
       only says "rescaled to 84x84": bilinear is an assumption. It takes the luminance of
       RGB frames; envpool uses ALE's grey palette.
-    - ``zoo``: DQN Zoo's Atari pipeline (Quan and Ostrovski 2020) as summarised in SPEC.md:
-      sticky actions off, 1-30 no-ops every reset, discount 0 at a life loss while the
-      episode goes on, rewards clipped to [-1, 1], bilinear resize, 108k-frame cap.
+    - ``zoo``: DQN Zoo's Atari pipeline (Quan and Ostrovski 2020, in
+      google-deepmind/dqn_zoo@45061f4 processors.py and gym_atari.py): sticky actions off,
+      1-30 no-op frames every reset, discount 0 at a life loss while the episode goes on,
+      rewards clipped to [-1, 1], bilinear resize, 108k-frame cap. The grey 84x84 frames
+      only approximate DQN Zoo's: envpool greys each frame with ALE's palette, max-pools,
+      then resizes with cv2 INTER_LINEAR; DQN Zoo max-pools the RGB frames, takes their
+      luminance (0.299, 0.587, 0.114) and resizes with PIL's bilinear filter (which smooths
+      when downscaling).
     - ``md3qn``: the MD3QN code (Zhang et al. 2021, a TF Dopamine fork): no sticky actions,
       no no-op starts (envpool's minimum, one no-op frame), a life loss is a terminal for
       the agent while the game goes on and the frame stack restarts at it

@@ -59,10 +59,15 @@ class Config:
     cnn_padding: Literal["VALID", "SAME"] = "VALID"
     """Padding of the Nature CNN's convolutions: VALID (Nature, 3136 features) or SAME
     (Flax's default as used by Dopamine, 7744 features)."""
-    network_init: Literal["lecun_normal", "uniform_fan_in"] = "lecun_normal"
-    """Kernel initialiser of the Q-network (biases start at 0): lecun_normal (Flax's
-    default), or uniform_fan_in, VarianceScaling(1/sqrt(3), fan_in, uniform), the TF
-    Dopamine initialiser of the MD3QN code."""
+    network_init: Literal[
+        "lecun_normal", "uniform_fan_in", "xavier_uniform", "xavier_normal", "torch_default"
+    ] = "lecun_normal"
+    """Initialiser of the Q-network's kernels, with zero biases unless said: lecun_normal
+    (Flax's default); uniform_fan_in, VarianceScaling(1/sqrt(3), fan_in, uniform) (Dopamine's
+    Rainbow/C51 networks, the MD3QN code); xavier_uniform (Dopamine's JAX DQN network);
+    xavier_normal, VarianceScaling(1, fan_avg, truncated_normal) (the i-DQN authors' code);
+    torch_default, U(+-1/sqrt(fan_in)) on kernels and biases (Torch7's default: DQN's Lua
+    code, DQN Zoo)."""
 
     # Agent.
     agent: Literal[tuple(FAMILIES)] = "dqn"  # type: ignore[valid-type]  (the registry's names)
@@ -71,7 +76,11 @@ class Config:
     num_networks: int = 5
     """i-QN: K, the Bellman iterations learnt at once."""
     shared_torso: bool = False
-    """i-QN: K heads on one torso (the published Atari layout) instead of K networks."""
+    """i-QN: K linear heads on one torso instead of K networks (the published Atari layout,
+    except that its torso is the three convolutions and each head has a dense 512 layer)."""
+    link_loss_reduction: Literal["sum", "mean"] = "sum"
+    """i-QN: how the K links' batch-mean losses combine into the loss: their sum, or their
+    mean (the authors' code; a gradient K times smaller, which matters through Adam's eps)."""
     target_sync_period: int = 30
     """i-QN: D, agent steps between re-syncs of the target copies Qbar_k <- Q_k (k >= 1);
     the rolling step comes every `target_update_period` (T) agent steps."""

@@ -27,6 +27,7 @@ from envs import EnvSpec
 from experiments.errors import check
 from networks import MLP, Actor, NatureCNN, QNetwork, TwinCritic
 from networks.ensemble import QEnsemble
+from networks.initializers import BiasInit, torch_bias_init, torch_kernel_init, zeros_bias_init
 
 if TYPE_CHECKING:  # the config module imports this registry
     from experiments.config import Config
@@ -87,22 +88,29 @@ def make_optimizer_for(config: Config, steps_per_update: int = 0) -> optax.Gradi
     return optax.chain(optimizer, optax.scale_by_schedule(decay))
 
 
-def _kernel_init(config: Config) -> Callable:
-    if config.network_init == "uniform_fan_in":
-        return nn.initializers.variance_scaling(1 / math.sqrt(3), "fan_in", "uniform")
-    return nn.initializers.lecun_normal()
+def _initializers(config: Config) -> tuple[Callable, BiasInit]:
+    """The kernel and bias initialisers `network_init` names."""
+    kernel_init = {
+        "lecun_normal": nn.initializers.lecun_normal(),
+        "uniform_fan_in": nn.initializers.variance_scaling(1 / math.sqrt(3), "fan_in", "uniform"),
+        "xavier_uniform": nn.initializers.xavier_uniform(),
+        "xavier_normal": nn.initializers.xavier_normal(),
+        "torch_default": torch_kernel_init,
+    }[config.network_init]
+    bias_init = torch_bias_init if config.network_init == "torch_default" else zeros_bias_init
+    return kernel_init, bias_init
 
 
 def _torso(config: Config) -> MLP | NatureCNN:
-    init = _kernel_init(config)
+    inits = _initializers(config)
     if config.network == "mlp":
-        return MLP(config.mlp_hidden, init)
-    return NatureCNN(config.cnn_padding, init)
+        return MLP(config.mlp_hidden, *inits)
+    return NatureCNN(config.cnn_padding, *inits)
 
 
 def _q_network(config: Config, spec: EnvSpec, representation: ValueRepresentation) -> QNetwork:
     return QNetwork(
-        _torso(config), spec.num_actions, representation.num_outputs, _kernel_init(config)
+        _torso(config), spec.num_actions, representation.num_outputs, *_initializers(config)
     )
 
 
@@ -173,7 +181,12 @@ def _build_iterated(config: Config, spec: EnvSpec) -> Agent:
     c = config
     representation = make_representation(c)
     ensemble = QEnsemble(
-        _torso(c), c.num_networks, spec.num_actions, representation.num_outputs, c.shared_torso
+        _torso(c),
+        c.num_networks,
+        spec.num_actions,
+        representation.num_outputs,
+        c.shared_torso,
+        *_initializers(c),
     )
     return make_iterated_dqn(
         ensemble,
@@ -182,6 +195,7 @@ def _build_iterated(config: Config, spec: EnvSpec) -> Agent:
         steps_per_update=c.update_period,
         target_sync_period=c.target_sync_period,
         rolling_period=c.target_update_period,
+        link_loss_reduction=c.link_loss_reduction,
         epsilon=epsilon_schedule(c),
         eval_epsilon=c.eval_epsilon,
     )
@@ -323,8 +337,10 @@ FAMILIES: dict[str, Family] = {
         fields=(
             "network",
             "cnn_padding",
+            "network_init",
             "num_networks",
             "shared_torso",
+            "link_loss_reduction",
             "target_sync_period",
             "target_update_period",
             *_EPSILON_FIELDS,

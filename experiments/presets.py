@@ -1,7 +1,9 @@
 """Named presets: each reproduces one paper's or library's published settings.
 
 Budgets are agent steps per seed (Atari: 1 agent step = 4 frames). Where a choice had to be
-made, the preset's docstring says so.
+made, the preset's docstring says so, and its last line ("Source: ...") names the public
+configuration each setting comes from (repository@commit and file, or the paper) and every
+deviation from it.
 """
 
 import dataclasses
@@ -60,7 +62,11 @@ DQN_CARTPOLE_DOC = """\
 DQN on CartPole-v1 in 30k steps: MLP 256-256, Adam 2.3e-3, MSE, an update every 2 steps,
 target copied every 10 steps, epsilon 1 -> 0.04 over 8k steps (close to RL Zoo's tuned
 CartPole DQN), greedy evaluation of 10 episodes every 2.5k steps. Measured here: 4 of 4
-seeds reach 500 by 15-25k steps."""
+seeds reach 500 by 15-25k steps.
+Source: DLR-RM/rl-baselines3-zoo@22e3ff2 hyperparams/dqn.yml (CartPole-v1) run by SB3 DQN;
+deviations: MSE instead of SB3's Huber, no gradient clip (SB3 10), 30k steps (Zoo 50k), 1
+update every 2 steps (Zoo 128 every 256), 50k replay, epsilon decay counted from
+learning_starts, 10 greedy evaluation episodes every 2.5k steps."""
 
 DQN_ATARI_DOPAMINE = dataclasses.replace(
     _ATARI_BASE,
@@ -68,6 +74,7 @@ DQN_ATARI_DOPAMINE = dataclasses.replace(
     total_steps=50_000_000,
     eval_episodes=0,
     cnn_padding="SAME",  # Dopamine's Flax network keeps Flax's default padding
+    network_init="xavier_uniform",
     loss="mse",
     optimizer="adam",
     learning_rate=6.25e-5,
@@ -83,9 +90,12 @@ Dopamine's JAX DQN (dqn.gin) under the Machado protocol: sticky actions 0.25, Ad
 (eps 1.5e-4), MSE, 1M replay, learning starts 20k, update every 4 steps, target copy every
 8k steps, epsilon 1 -> 0.01 over 250k steps after learning starts, 200 iterations of 250k
 steps (200M frames). The reported score is the mean training return of each iteration, so
-no evaluation pool runs (eval epsilon 0.001 if you turn it on). Choices: SAME padding (as
-Dopamine's Flax network); envpool's minimum of one no-op frame at reset; episodes in
-progress are cut at iteration boundaries."""
+no evaluation pool runs (eval epsilon 0.001 if you turn it on). Network as Dopamine's Flax
+NatureDQNNetwork: SAME padding, xavier_uniform kernels, zero biases. Choices: envpool's
+minimum of one no-op frame at reset; episodes in progress are cut at iteration boundaries.
+Source: google/dopamine@5873f54 dopamine/jax/agents/dqn/configs/dqn.gin (with JaxDQNAgent,
+NatureDQNNetwork and atari_lib defaults); deviations: episodes cut at iteration boundaries,
+one no-op frame at reset (envpool's minimum)."""
 
 DQN_ATARI_NATURE = dataclasses.replace(
     _ATARI_BASE,
@@ -94,11 +104,12 @@ DQN_ATARI_NATURE = dataclasses.replace(
     eval_episodes=30,
     eval_epsilon=0.05,
     cnn_padding="VALID",
+    network_init="torch_default",
     loss="huber",
     huber_delta=1.0,
     optimizer="rmsprop",
     learning_rate=2.5e-4,
-    optimizer_eps=0.01,
+    optimizer_eps=0.01 / 32**2,  # the code's 0.01 on the batch-summed gradient
     rmsprop_decay=0.95,
     target_update_period=40_000,  # 10k updates x 4 agent steps
     epsilon_start=1.0,
@@ -108,12 +119,26 @@ DQN_ATARI_NATURE = dataclasses.replace(
 )
 DQN_ATARI_NATURE_DOC = """\
 Nature DQN (Mnih et al. 2015): deterministic ALE with 1-30 no-ops, life loss ends the
-training episode, sign-clipped rewards, VALID padding, centered RMSProp 2.5e-4 (decay 0.95,
-min squared gradient 0.01 inside the square root), Huber (TD error clipped to [-1, 1]),
+training episode, sign-clipped rewards, VALID padding, Torch7's default initialisation as
+the released code (U(+-1/sqrt(fan_in)) weights and biases), centered RMSProp 2.5e-4 (decay
+0.95, min squared gradient inside the square root), Huber (TD error clipped to [-1, 1]),
 1M replay, learning starts 50k, update every 4 steps, target every 10k updates, epsilon
-1 -> 0.1 over 1M frames after learning starts, 50M frames. Evaluation: 30 episodes at
-epsilon 0.05 capped at 18k frames, after every 1M-frame iteration (the paper evaluated the
-final network; evaluating each iteration is our choice, for learning curves)."""
+1 -> 0.1 over 1M frames after learning starts, 50M frames. RMSProp's eps is 0.01/32^2: the
+released code adds 0.01 to the statistics of the batch-summed gradient, and this library's
+loss is the batch mean, so the same update needs 0.01/32^2 (DQN Zoo uses the same value).
+The target period and the epsilon decay follow the paper's table as SPEC.md reads it (10k
+updates = 40k agent steps, 1M frames = 250k agent steps); the released code, Dopamine's
+dqn_nature.gin and DQN Zoo count both in agent steps (10k and 1M), and the code runs 200M
+frames where the paper (and this preset) says 50M. Evaluation: 30 episodes at epsilon 0.05
+capped at 18k frames, after every 1M-frame iteration (the paper evaluated the final
+network; evaluating each iteration is our choice, for learning curves).
+Source: Mnih et al. 2015 (Methods, Extended Data Table 1) and DeepMind's released DQN 3.0
+code (mirror kuz/DeepMind-Atari-Deep-Q-Learner@54978fa run_gpu, dqn/NeuralQLearner.lua);
+deviations: the target period and the epsilon decay in the table's units (the code's
+period is 4 times shorter and its decay 4 times longer); 50M frames (the code: 200M);
+evaluation after every iteration; greedy ties go to the lowest action (the code draws among
+them); the first convolution unpadded (the code pads it by one pixel, to the same 20x20
+output)."""
 
 DQN_ATARI_ZOO = dataclasses.replace(
     _ATARI_BASE,
@@ -122,27 +147,35 @@ DQN_ATARI_ZOO = dataclasses.replace(
     eval_episodes=30,
     eval_epsilon=0.05,
     cnn_padding="VALID",
+    network_init="torch_default",
     loss="huber",
-    huber_delta=1.0 / 32,
+    huber_delta=1.0,
     optimizer="rmsprop",
     learning_rate=2.5e-4,
     optimizer_eps=0.01 / 32**2,
     rmsprop_decay=0.95,
-    max_grad_norm=10.0,
-    target_update_period=40_000,
+    target_update_period=10_000,  # 40k frames
     epsilon_start=1.0,
     epsilon_end=0.1,
     epsilon_decay_steps=1_000_000,  # 2% of 200M frames
     learning_starts=50_000,
 )
 DQN_ATARI_ZOO_DOC = """\
-DQN Zoo's DQN (run_atari.py flags; unverified against the source here): 1-30 no-ops, no
-sticky actions, life loss gives discount 0 without ending the episode, rewards clipped to
-[-1, 1], centered RMSProp 2.5e-4 with eps 0.01/32^2, TD-error gradient clipped to 1/32 (the
-gradient of Huber with delta 1/32), global gradient norm 10, learning starts 50k, update
-every 4 steps, target every 40k steps, epsilon 1 -> 0.1 over 1M steps, 200 iterations of
-1M frames. Choice: evaluation runs 30 episodes at epsilon 0.05 per iteration (DQN Zoo
-evaluates 500k frames, averaging the episodes that finish)."""
+DQN Zoo's DQN (dqn/run_atari.py, whose flags count frames: a quarter as many agent steps):
+1-30 no-ops, no sticky actions, life loss gives discount 0 without ending the episode,
+rewards clipped to [-1, 1], VALID padding, U(+-1/sqrt(fan_in)) weights and biases (DQN Zoo's
+legacy initialiser), centered RMSProp 2.5e-4 with eps 0.01/32^2 inside the square root,
+Huber with delta 1 (DQN Zoo clips the gradient of the batch-mean loss at 1/32 = 1/batch,
+which is the TD error clipped at 1 per transition), no global-norm clip (only DQN Zoo's
+C51, QR-DQN and Rainbow scripts have one), learning starts 50k, update every 4 steps,
+target every 10k steps (the flag's 40k frames), epsilon 1 -> 0.1 over 1M steps after
+learning starts, 200 iterations of 1M frames. Choice: evaluation runs 30 episodes at
+epsilon 0.05 per iteration (DQN Zoo evaluates 500k frames, averaging the episodes that
+finish).
+Source: google-deepmind/dqn_zoo@45061f4 dqn_zoo/dqn/run_atari.py with dqn/agent.py,
+networks.py, processors.py, gym_atari.py; deviations: 30 evaluation episodes per iteration;
+envpool's palette greyscale and cv2 bilinear resize (DQN Zoo: RGB luminance, PIL bilinear);
+no evaluation-only iteration 0."""
 
 _CATEGORICAL_CARTPOLE = dataclasses.replace(
     DQN_CARTPOLE, num_atoms=51, v_min=0.0, v_max=100.0, sigma_ratio=0.75
@@ -153,17 +186,23 @@ _CARTPOLE_SUPPORT_DOC = """The support [0, 100] holds every discounted CartPole 
 C51_CARTPOLE = dataclasses.replace(_CATEGORICAL_CARTPOLE, value_representation="c51")
 C51_CARTPOLE_DOC = f"""\
 C51 on CartPole-v1: dqn_cartpole's settings with a 51-atom categorical head.
-{_CARTPOLE_SUPPORT_DOC}"""
+{_CARTPOLE_SUPPORT_DOC}
+Source: dqn_cartpole (RL Zoo CartPole-v1) plus this project's own head settings, chosen and
+measured here; no public configuration."""
 
 HLGAUSS_CARTPOLE = dataclasses.replace(_CATEGORICAL_CARTPOLE, value_representation="hl_gauss")
 HLGAUSS_CARTPOLE_DOC = f"""\
 HL-Gauss on CartPole-v1: dqn_cartpole's settings with 51 bins, sigma 0.75 bin widths.
-{_CARTPOLE_SUPPORT_DOC}"""
+{_CARTPOLE_SUPPORT_DOC}
+Source: dqn_cartpole (RL Zoo CartPole-v1) plus this project's own head settings, chosen and
+measured here; no public configuration."""
 
 TWOHOT_CARTPOLE = dataclasses.replace(_CATEGORICAL_CARTPOLE, value_representation="two_hot")
 TWOHOT_CARTPOLE_DOC = f"""\
 Two-hot on CartPole-v1: dqn_cartpole's settings with 51 atoms.
-{_CARTPOLE_SUPPORT_DOC}"""
+{_CARTPOLE_SUPPORT_DOC}
+Source: dqn_cartpole (RL Zoo CartPole-v1) plus this project's own head settings, chosen and
+measured here; no public configuration."""
 
 C51_ATARI_DOPAMINE = dataclasses.replace(
     DQN_ATARI_DOPAMINE,
@@ -173,14 +212,20 @@ C51_ATARI_DOPAMINE = dataclasses.replace(
     v_max=10.0,
     learning_rate=2.5e-4,
     optimizer_eps=3.125e-4,  # 0.01 / 32
+    network_init="uniform_fan_in",  # Dopamine's RainbowNetwork
 )
 C51_ATARI_DOPAMINE_DOC = """\
 Dopamine's JAX C51 (c51.gin, a Rainbow agent with uniform replay and 1-step returns) under
 the Machado protocol: 51 atoms on [-10, 10], greedy next action from the target network,
 Adam 2.5e-4 (eps 0.01/32), otherwise as dqn_atari_dopamine (1M replay, learning starts 20k,
 update every 4 steps, target every 8k steps, epsilon 1 -> 0.01 over 250k steps, 200
-iterations of 250k steps, training returns reported). Same choices as dqn_atari_dopamine
-(SAME padding, one no-op frame at reset, episodes cut at iteration boundaries)."""
+iterations of 250k steps, training returns reported). Network as Dopamine's Flax
+RainbowNetwork: SAME padding, VarianceScaling(1/sqrt(3), fan_in, uniform) kernels, zero
+biases. Same choices as dqn_atari_dopamine (one no-op frame at reset, episodes cut at
+iteration boundaries).
+Source: google/dopamine@5873f54 dopamine/jax/agents/rainbow/configs/c51.gin (with
+JaxRainbowAgent and RainbowNetwork defaults); deviations: episodes cut at iteration
+boundaries, one no-op frame at reset (envpool's minimum)."""
 
 C51_ATARI_PAPER = dataclasses.replace(
     DQN_ATARI_ZOO,
@@ -191,17 +236,23 @@ C51_ATARI_PAPER = dataclasses.replace(
     optimizer="adam",
     learning_rate=2.5e-4,
     optimizer_eps=3.125e-4,  # 0.01 / 32
-    max_grad_norm=0.0,
+    max_grad_norm=0.0,  # c51_icml.gin has no clip; DQN Zoo's c51 clips at 10
     epsilon_end=0.01,
     eval_epsilon=0.001,
 )
 C51_ATARI_PAPER_DOC = """\
 C51 (Bellemare, Dabney, Munos 2017): 51 atoms on [-10, 10], Adam 2.5e-4 (eps 0.01/32),
 the rest as the paper's DQN setup: 1-30 no-ops, rewards clipped to [-1, 1], 1M replay,
-learning starts 50k, update every 4 steps, target every 10k updates (40k steps), epsilon
-1 -> 0.01, evaluation at epsilon 0.001 after every 1M-frame iteration, 200M frames.
-Choices (the paper does not fix them): DQN Zoo's protocol (life loss gives discount 0), the
-epsilon decay over 1M steps as in DQN Zoo, 30 evaluation episodes, VALID padding."""
+learning starts 50k, update every 4 steps, target every 10k agent steps (c51_icml.gin;
+DQN Zoo's c51: 40k frames), epsilon 1 -> 0.01 over 1M steps, evaluation at epsilon 0.001
+after every 1M-frame iteration, 200M frames. No gradient-norm clip: c51_icml.gin, Dopamine's
+record of the paper's settings, has none (DQN Zoo's c51 clips the global norm at 10).
+Choices (the paper does not fix them): DQN Zoo's protocol (life loss gives discount 0) and
+network (VALID padding, U(+-1/sqrt(fan_in)) weights and biases), 30 evaluation episodes.
+Source: Bellemare et al. 2017 as encoded by google/dopamine@5873f54
+dopamine/tf/agents/rainbow/configs/c51_icml.gin and google-deepmind/dqn_zoo@45061f4
+dqn_zoo/c51/run_atari.py; deviations: DQN Zoo's protocol (c51_icml: no no-ops, life loss
+terminal), no gradient-norm clip (DQN Zoo: 10), 30 evaluation episodes per iteration."""
 
 HLGAUSS_ATARI = dataclasses.replace(
     DQN_ATARI_DOPAMINE,
@@ -215,14 +266,22 @@ HLGAUSS_ATARI_DOC = """\
 HL-Gauss (Farebrother et al. 2024, online Atari; settings unverified against the paper's
 text): dqn_atari_dopamine (Adam 6.25e-5, eps 1.5e-4, Machado protocol) with the head
 swapped for 51 bins on [-10, 10], sigma 0.75 bin widths, cross-entropy to the clipped
-scalar target's Gaussian-smoothed histogram."""
+scalar target's Gaussian-smoothed histogram. The network is dqn_atari_dopamine's, its
+xavier_uniform initialisation included (the authors' network code is not public).
+Source: Farebrother et al. 2024 (its appendix is not available offline) on
+google/dopamine@5873f54 dopamine/jax/agents/dqn/configs/dqn.gin; 51 bins on [-10, 10] and
+sigma 0.75 bin widths match the authors' public Dopamine offline agent
+(dopamine/labs/offline_rl/jax/offline_classy_cql_agent.py); deviations: as
+dqn_atari_dopamine."""
 
 TWOHOT_ATARI = dataclasses.replace(HLGAUSS_ATARI, value_representation="two_hot")
 TWOHOT_ATARI_DOC = """\
 Two-hot (the Stop-Regressing baseline): hlgauss_atari with the scalar target split between
 its two neighbouring atoms instead of smoothed. Choice: 51 atoms on [-10, 10] including the
 ends (HL-Gauss puts its 51 bin centres inside the range), so every clipped target is
-represented exactly."""
+represented exactly.
+Source: as hlgauss_atari (the authors' two-hot support convention is not public);
+deviations: as dqn_atari_dopamine."""
 
 IDQN_ATARI = dataclasses.replace(
     DQN_ATARI_DOPAMINE,
@@ -231,16 +290,28 @@ IDQN_ATARI = dataclasses.replace(
     shared_torso=True,
     target_sync_period=30,
     target_update_period=6_000,  # T, the rolling period
+    link_loss_reduction="mean",
+    network_init="xavier_normal",
 )
 IDQN_ATARI_DOC = """\
 i-DQN (Vincent et al., TMLR 2025) on Atari: K = 5 online heads on one shared Nature-CNN
 torso plus a frozen torso and head for Qbar_0, target copies re-synced every D = 30 agent
-steps, a rolling step every T = 6000 agent steps, Adam 6.25e-5 (eps 1.5e-4), MSE, and
-otherwise dqn_atari_dopamine (Machado protocol, 1M replay, learning starts 20k, an update
-every 4 steps, epsilon 1 -> 0.01 over 250k steps, training returns reported). D and T count
-agent steps as in the official loop, so a sync lands after the update whose 4 agent steps
-hold a multiple of 30. Choices: Adam's moments move with their network at a rolling step;
-the behaviour head is drawn per environment; SAME padding as dqn_atari_dopamine."""
+steps, a rolling step every T = 6000 agent steps, Adam 6.25e-5 (eps 1.5e-4), MSE averaged
+over the K links as the authors' code (SPEC.md writes the sum: the same direction, a
+gradient K times larger, which matters through Adam's eps), VarianceScaling(1, fan_avg,
+truncated_normal) kernels with zero biases (the authors' "dqn" initialiser), and otherwise
+dqn_atari_dopamine (Machado protocol, SAME padding, 1M replay, learning starts 20k, an
+update every 4 steps, epsilon 1 -> 0.01 over 250k steps, training returns reported). D and
+T count agent steps as in the official loop, so a sync lands after the update whose 4
+agent steps hold a multiple of 30.
+Source: theovincent/i-DQN@d92ed3d (branch experiments) experiments/atari/parameters.json,
+K = 5 from its README; deviations: the shared torso includes the dense 512 layer and the
+heads are linear (the authors share only the three convolutions, each head has its own
+dense 512 layer); the behaviour head is drawn per environment among the K online heads
+(the authors' shared-torso code draws among all K + 1, the frozen head included); Adam's
+moments move with their network at a rolling step (the authors' stay in place); the 20k
+random steps count inside the 50M-step budget (the authors collect them first); episodes
+cut at iteration boundaries; one no-op frame at reset."""
 
 IDQN_CARTPOLE = dataclasses.replace(
     DQN_CARTPOLE,
@@ -254,7 +325,9 @@ IDQN_CARTPOLE_DOC = """\
 i-DQN on CartPole-v1: dqn_cartpole's settings with K = 3 independent MLPs, target copies
 re-synced every 10 steps (dqn_cartpole's target period) and a rolling step every 100.
 Measured here: all 4 seeds at 500 by 30k steps (a rolling step every 30 or 200 steps
-reached 400 on only 2-3 of 4 seeds)."""
+reached 400 on only 2-3 of 4 seeds).
+Source: dqn_cartpole (RL Zoo CartPole-v1) plus this project's own i-QN settings, chosen and
+measured here; no public configuration."""
 
 IHLGAUSS_CARTPOLE = dataclasses.replace(
     IDQN_CARTPOLE,
@@ -266,7 +339,9 @@ IHLGAUSS_CARTPOLE = dataclasses.replace(
 )
 IHLGAUSS_CARTPOLE_DOC = f"""\
 i-HL-Gauss on CartPole-v1 (this project's extension): idqn_cartpole with 51 HL-Gauss bins,
-sigma 0.75 bin widths. {_CARTPOLE_SUPPORT_DOC}"""
+sigma 0.75 bin widths. {_CARTPOLE_SUPPORT_DOC}
+Source: dqn_cartpole (RL Zoo CartPole-v1) plus this project's own i-QN and head settings,
+chosen and measured here; no public configuration."""
 
 TD3_MUJOCO_PAPER = Config(
     env="HalfCheetah-v4",
@@ -298,12 +373,19 @@ _TD3_PAPER_OVERRIDES = {
 }
 TD3_MUJOCO_PAPER_DOC = """\
 TD3 as in the paper (Fujimoto et al. 2018): actor and twin critics 400-300 ReLU, Adam 1e-3
-for both, batch 100, one update per environment step, gamma 0.99, tau 0.005, policy delay
-2, target smoothing noise 0.2 clipped at 0.5, exploration noise 0.1 (in units of the action
-bound), uniform random actions for the first 10k steps on HalfCheetah and Ant and 1k on
-other tasks (updates start then too), 1M replay, 1M steps; evaluation every 5000 steps, 10
-episodes without noise on a separate pool. Choices: PyTorch's default initialisation as the
-author's code; Adam eps 1e-8 (PyTorch's default); MuJoCo v4 tasks (the paper used v1)."""
+for both, batch 100, gamma 0.99, tau 0.005, policy delay 2, target smoothing noise 0.2
+clipped at 0.5, exploration noise 0.1, uniform random actions for the first 10k steps on
+HalfCheetah and Ant and 1k on other tasks, 1M replay, 1M steps; evaluation every 5000
+steps, 10 episodes without noise on a separate pool. Choices: one update per environment
+step once the random steps end, as the author's current code (the 2018 code ran, at the
+end of every episode from the first on, as many updates as the episode had steps); noise
+in units of the action bound (the 2018 code's was absolute: the same wherever the bound is
+1, i.e. except InvertedPendulum); PyTorch's default initialisation as the author's code;
+Adam eps 1e-8 (PyTorch's default); MuJoCo v4 tasks (the paper used v1); 8 seeds (the
+author's script ran 10).
+Source: Fujimoto et al. 2018 with sfujim/TD3@bc98e62 (camera-ready) main.py, TD3.py,
+run_experiments.sh; deviations: one update per step after the start steps, noise scaled by
+the action bound, 8 seeds, MuJoCo v4, a separate evaluation pool (all above)."""
 
 TD3_MUJOCO = dataclasses.replace(
     TD3_MUJOCO_PAPER,
@@ -321,7 +403,9 @@ _TD3_OVERRIDES = {
 TD3_MUJOCO_DOC = """\
 TD3 with the author's later defaults (github.com/sfujim/TD3): 256-256 networks, Adam 3e-4,
 batch 256, 25k start steps (1k for InvertedPendulum, InvertedDoublePendulum and Reacher, as
-in the author's run scripts); otherwise td3_mujoco_paper."""
+in the author's run scripts); otherwise td3_mujoco_paper.
+Source: sfujim/TD3@34770cc main.py, TD3.py, run_experiments.sh; deviations: 8 seeds (10),
+MuJoCo v4 (v3/v2)."""
 
 MD3QN_ATARI = dataclasses.replace(
     _ATARI_BASE,
@@ -354,20 +438,28 @@ copy every 10k steps, epsilon 1 -> 0.01 over 1M steps, 200 iterations of 250k st
 epsilon 0.001 on the raw game score. Choices: envpool's minimum of one no-op frame at
 reset; 10 evaluation episodes per iteration (Dopamine evaluates for 125k steps); SAME
 padding and the TF uniform fan-in initialiser of the authors' network; greedy ties go to the
-lowest action (the authors draw among tied actions; float outputs practically never tie)."""
+lowest action (the authors draw among tied actions; float outputs practically never tie).
+Source: zpschang/MD3QN@c521d32 dopamine/agents/mmdqn_nd/configs/mmdqn_nd.gin with the
+README's Fig. 3 options (scripts/batch_general.py: icml_setting, network v21, bandwidth v3,
+kscale v11); deviations: 10 evaluation episodes per iteration (125k steps), one no-op frame
+at reset, greedy ties to the lowest action, episodes cut at iteration boundaries."""
 
 HRA_ATARI = dataclasses.replace(MD3QN_ATARI, agent="hra")
 HRA_ATARI_DOC = """\
 HRA (van Seijen et al. 2017) as the MD3QN paper's baseline: one scalar Q-head per reward
 source on the Nature CNN, Q their sum, each head regressed (squared error) onto its own
 greedy target. The authors' HRA code is not public: the MD3QN schedule, protocol and Adam
-settings of md3qn_atari are used, as the SPEC prescribes."""
+settings of md3qn_atari are used, as the SPEC prescribes.
+Source: none public (MD3QN's scripts/HRArun.sh names dopamine/agents/hadqn/configs/hra.gin,
+absent from zpschang/MD3QN@c521d32); md3qn_atari's settings, as above."""
 
 MMDQN_ATARI = dataclasses.replace(MD3QN_ATARI, agent="mmdqn")
 MMDQN_ATARI_DOC = """\
 MMDQN (Nguyen et al. 2021) as the MD3QN code runs it: M = 200 scalar particles, kernel sum
 over bandwidths 1..10, trained on the sum of the clipped reward components (one step may be
-worth up to N), otherwise md3qn_atari (same protocol, optimiser and schedule)."""
+worth up to N), otherwise md3qn_atari (same protocol, optimiser and schedule).
+Source: zpschang/MD3QN@c521d32 dopamine/agents/mmdqn/configs/mmdqn.gin run by
+scripts/MMDQNrun.sh with the README's icml_setting; deviations: as md3qn_atari."""
 
 MD3QN_MAZE_EVAL = dataclasses.replace(
     MD3QN_ATARI,
@@ -384,8 +476,15 @@ a maze (--env ExclusiveMaze-v1, InclusiveMaze-v2 or MultiRewardMaze-v0): behavio
 first, then uniform random actions; each transition bootstraps from one uniformly random
 action; M = 200 particles at (start, action 0) are compared with Monte-Carlo joint returns
 (experiments.analysis.joint_return_figure). Nature CNN on the 84x84 RGB maze, Adam 5e-5 (eps
-0.01/32), 1M replay, batch 32, learning starts 20k, update every 4 steps, target every 10k.
-Choice: 10 iterations of 250k steps as the gin (the paper draft says 5, the README 20)."""
+0.01/32), 1M replay, batch 32, learning starts 20k, update every 4 steps, target every 10k,
+10 iterations of 250k steps. The authors' mmdqn_nd_ev.gin cannot run as published (it
+imports mmdqn_nd_ev_agent, a module missing from the repository); the README's runnable
+route (mmdqn_nd.gin with evaluation_setting=True and maze_env=True) uses learning starts
+50k and 20 iterations. Choice: the _ev gin's 20k and 10 iterations, the authors' own
+settings for this experiment (the paper draft trained 5 iterations).
+Source: zpschang/MD3QN@c521d32 dopamine/agents/mmdqn_nd/configs/mmdqn_nd_ev.gin and the
+README's Fig. 2 route (mmdqn_nd.gin); deviations: learning starts 20k and 10 iterations
+(the README's route: 50k and 20), as the _ev gin."""
 
 MD3QN_MAZE_EVAL_SMALL = dataclasses.replace(
     MD3QN_MAZE_EVAL,
@@ -407,7 +506,9 @@ md3qn_maze_eval at CI size: the vector observation (agent cell and visited cells
 128-128, M = 32 particles, Adam 1e-3, 50k replay, learning starts 1k, an update every 2
 steps, target every 200 steps, 10k steps (about 70 s on the 2-core CPU box). Its particles
 at (start, action 0) match the Monte-Carlo joint returns of the uniform policy on
-ExclusiveMazeVector-v1 and InclusiveMazeVector-v2 (tests/test_multi_reward_learning.py)."""
+ExclusiveMazeVector-v1 and InclusiveMazeVector-v2 (tests/test_multi_reward_learning.py).
+Source: this project (CI-size, measured here), derived from md3qn_maze_eval on the MD3QN
+maze tasks (zpschang/MD3QN@c521d32 dopamine/environment/maze.py)."""
 
 MD3QN_MAZE = Config(
     env="InclusiveMazeVector-v2",
@@ -440,12 +541,15 @@ evaluation episodes at epsilon 0.05. Measured here: MD3QN and HRA at 2.8-3.3 on 
 seeds from 2k steps on, with a 4k-step decay (the uniform policy averages 1.57). Choices:
 gamma 0.9, because an illegal move leaves the state unchanged and so trails the best move by
 only (1 - gamma) V (at 0.99 greedy policies stall against walls until the 150-step cap);
-evaluation epsilon 0.05 for the same reason."""
+evaluation epsilon 0.05 for the same reason.
+Source: this project (CI-size, measured here) on the MD3QN maze tasks
+(zpschang/MD3QN@c521d32 dopamine/environment/maze.py)."""
 
 HRA_MAZE = dataclasses.replace(MD3QN_MAZE, agent="hra")
 HRA_MAZE_DOC = """\
 HRA controlling a maze at CI size: md3qn_maze's settings with one scalar head per source
-(per-head greedy targets) instead of particles."""
+(per-head greedy targets) instead of particles.
+Source: this project (CI-size, measured here), as md3qn_maze."""
 
 PRESETS: dict[str, Preset] = {
     "dqn_cartpole": Preset(DQN_CARTPOLE, DQN_CARTPOLE_DOC),

@@ -12,18 +12,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-# PyTorch nn.Linear's kaiming_uniform(a=sqrt(5)) kernel init is exactly U(+-1/sqrt(fan_in)).
-torch_kernel_init = nn.initializers.variance_scaling(1.0 / 3.0, "fan_in", "uniform")
-
-
-def torch_bias_init(fan_in: int) -> nn.initializers.Initializer:
-    """PyTorch nn.Linear's bias init: U(-1/sqrt(fan_in), 1/sqrt(fan_in))."""
-    bound = 1.0 / np.sqrt(fan_in)
-
-    def init(key: jax.Array, shape: Sequence[int], dtype=jnp.float32) -> jax.Array:
-        return jax.random.uniform(key, shape, dtype, -bound, bound)
-
-    return init
+from networks.initializers import torch_bias_init, torch_kernel_init
 
 
 def torch_dense(features: int, x: jax.Array) -> jax.Array:

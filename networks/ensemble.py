@@ -1,10 +1,13 @@
 """K Q-networks evaluated together, their parameters stacked on a leading axis."""
 
+from collections.abc import Callable
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
 from networks.heads import QHead, QNetwork
+from networks.initializers import BiasInit, zeros_bias_init
 
 # Parameter subtrees that hold one entry per network along their leading axis.
 _STACKED = ("heads", "networks")
@@ -26,7 +29,8 @@ class QEnsemble(nn.Module):
 
     `shared_torso` feeds one torso to K heads (the i-DQN Atari layout); otherwise each of
     the K networks has its own torso and head. `init` builds the stacked parameters; apply
-    them with `apply_ensemble`.
+    them with `apply_ensemble`. `kernel_init` and `bias_init` initialise the heads (the
+    torso has its own).
     """
 
     torso: nn.Module
@@ -34,16 +38,29 @@ class QEnsemble(nn.Module):
     num_actions: int
     num_outputs: int = 1
     shared_torso: bool = False
+    kernel_init: Callable = nn.initializers.lecun_normal()
+    bias_init: BiasInit = zeros_bias_init
 
     @nn.compact
     def __call__(self, obs: jax.Array) -> jax.Array:
         if self.shared_torso:
             heads = _stacked(QHead, self.num_networks)
-            return heads(self.num_actions, self.num_outputs, name="heads")(self.torso(obs))
+            head = heads(
+                self.num_actions, self.num_outputs, self.kernel_init, self.bias_init, name="heads"
+            )
+            return head(self.torso(obs))
         networks = _stacked(QNetwork, self.num_networks)
         # An unbound copy of the torso, so that each network owns (and stacks) its own.
         torso = self.torso.clone(parent=None)
-        return networks(torso, self.num_actions, self.num_outputs, name="networks")(obs)
+        network = networks(
+            torso,
+            self.num_actions,
+            self.num_outputs,
+            self.kernel_init,
+            self.bias_init,
+            name="networks",
+        )
+        return network(obs)
 
 
 def map_networks(fn, params: dict) -> dict:

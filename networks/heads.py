@@ -1,11 +1,14 @@
 """Heads: feature vector -> per-action outputs, and torso+head Q-networks. Kernels
-lecun_normal (Flax's default) unless a `kernel_init` is given, zero biases."""
+lecun_normal (Flax's default) unless a `kernel_init` is given, biases from `bias_init` (zero
+by default)."""
 
 from collections.abc import Callable
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+
+from networks.initializers import BiasInit, zeros_bias_init
 
 
 class QHead(nn.Module):
@@ -15,10 +18,15 @@ class QHead(nn.Module):
     num_actions: int
     num_outputs: int = 1
     kernel_init: Callable = nn.initializers.lecun_normal()
+    bias_init: BiasInit = zeros_bias_init
 
     @nn.compact
     def __call__(self, features: jax.Array) -> jax.Array:
-        dense = nn.Dense(self.num_actions * self.num_outputs, kernel_init=self.kernel_init)
+        dense = nn.Dense(
+            self.num_actions * self.num_outputs,
+            kernel_init=self.kernel_init,
+            bias_init=self.bias_init(features.shape[-1]),
+        )
         outputs = dense(features.astype(jnp.float32))
         return outputs.reshape(*outputs.shape[:-1], self.num_actions, self.num_outputs)
 
@@ -31,8 +39,11 @@ class QNetwork(nn.Module):
     num_actions: int
     num_outputs: int = 1
     kernel_init: Callable = nn.initializers.lecun_normal()
+    bias_init: BiasInit = zeros_bias_init
 
     @nn.compact
     def __call__(self, obs: jax.Array) -> jax.Array:
-        head = QHead(self.num_actions, self.num_outputs, self.kernel_init, name="head")
+        head = QHead(
+            self.num_actions, self.num_outputs, self.kernel_init, self.bias_init, name="head"
+        )
         return head(self.torso(obs))

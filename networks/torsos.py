@@ -1,11 +1,13 @@
 """Torsos: observation -> feature vector. Flax linen modules; kernels lecun_normal (Flax's
-default) unless a `kernel_init` is given, zero biases."""
+default) unless a `kernel_init` is given, biases from `bias_init` (zero by default)."""
 
 from collections.abc import Callable, Sequence
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+
+from networks.initializers import BiasInit, zeros_bias_init
 
 
 class NatureCNN(nn.Module):
@@ -22,6 +24,7 @@ class NatureCNN(nn.Module):
 
     padding: str = "VALID"
     kernel_init: Callable = nn.initializers.lecun_normal()
+    bias_init: BiasInit = zeros_bias_init
 
     @nn.compact
     def __call__(self, obs: jax.Array) -> jax.Array:
@@ -33,10 +36,12 @@ class NatureCNN(nn.Module):
                 strides=(stride, stride),
                 padding=self.padding,
                 kernel_init=self.kernel_init,
+                bias_init=self.bias_init(kernel * kernel * x.shape[-1]),
             )
             x = nn.relu(conv(x))
         x = x.reshape(*x.shape[:-3], -1)
-        return nn.relu(nn.Dense(512, kernel_init=self.kernel_init)(x))
+        dense = nn.Dense(512, kernel_init=self.kernel_init, bias_init=self.bias_init(x.shape[-1]))
+        return nn.relu(dense(x))
 
 
 class MLP(nn.Module):
@@ -48,10 +53,14 @@ class MLP(nn.Module):
 
     hidden_sizes: Sequence[int]
     kernel_init: Callable = nn.initializers.lecun_normal()
+    bias_init: BiasInit = zeros_bias_init
 
     @nn.compact
     def __call__(self, obs: jax.Array) -> jax.Array:
         x = obs.astype(jnp.float32)
         for size in self.hidden_sizes:
-            x = nn.relu(nn.Dense(size, kernel_init=self.kernel_init)(x))
+            dense = nn.Dense(
+                size, kernel_init=self.kernel_init, bias_init=self.bias_init(x.shape[-1])
+            )
+            x = nn.relu(dense(x))
         return x

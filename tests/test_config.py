@@ -32,6 +32,11 @@ def test_every_preset_validates(name):
     assert (spec.num_actions is None) == (config.agent == "td3")
 
 
+@pytest.mark.parametrize("name", list(PRESETS))
+def test_every_preset_names_its_source(name):
+    assert "\nSource: " in PRESETS[name].description, f"{name}'s docstring has no Source: line"
+
+
 def test_atari_presets_follow_their_protocols():
     dopamine, nature, zoo = (
         PRESETS[n].config for n in ("dqn_atari_dopamine", "dqn_atari_nature", "dqn_atari_zoo")
@@ -51,6 +56,17 @@ def test_atari_presets_follow_their_protocols():
     assert nature.target_update_period // nature.update_period == 10_000  # updates
     assert nature.total_steps * 4 == 50_000_000  # frames
     assert dopamine.total_steps * 4 == 200_000_000
+    # The Lua code's RMSProp eps 0.01 acts on the batch-summed gradient; ours is the mean.
+    assert nature.optimizer_eps == zoo.optimizer_eps == pytest.approx(0.01 / 32**2)
+    # DQN Zoo (dqn/run_atari.py): clipping the batch-mean loss's gradient at 1/32 is Huber
+    # delta 1; no global-norm clip; the target flag counts 40k frames.
+    assert (zoo.loss, zoo.huber_delta, zoo.max_grad_norm) == ("huber", 1.0, 0.0)
+    assert zoo.target_update_period == 10_000
+    assert (dopamine.network_init, nature.network_init, zoo.network_init) == (
+        "xavier_uniform",
+        "torch_default",
+        "torch_default",
+    )
 
 
 @pytest.mark.parametrize(
@@ -127,10 +143,10 @@ def test_categorical_presets_follow_their_papers():
         assert not config.double_q  # the bootstrap action comes from the target network
     assert (dopamine.atari_protocol, dopamine.learning_starts) == ("dopamine", 20_000)
     assert (dopamine.target_update_period, dopamine.epsilon_end) == (8_000, 0.01)
-    assert (paper.learning_starts, paper.target_update_period // paper.update_period) == (
-        50_000,
-        10_000,
-    )
+    assert dopamine.network_init == "uniform_fan_in"  # Dopamine's RainbowNetwork
+    # c51_icml.gin and DQN Zoo's c51 (40k frames): 10k agent steps.
+    assert (paper.learning_starts, paper.target_update_period) == (50_000, 10_000)
+    assert paper.max_grad_norm == 0.0
     assert (paper.epsilon_end, paper.eval_epsilon) == (0.01, 0.001)
     hl_gauss = PRESETS["hlgauss_atari"].config
     dqn = PRESETS["dqn_atari_dopamine"].config
@@ -144,7 +160,10 @@ def test_idqn_atari_preset_follows_the_paper():
     assert (idqn.agent, idqn.num_networks, idqn.shared_torso) == ("iterated", 5, True)
     assert (idqn.target_sync_period, idqn.target_update_period) == (30, 6_000)  # D, T
     assert (idqn.learning_rate, idqn.optimizer_eps) == (6.25e-5, 1.5e-4)
+    # The authors' code: the mean over the links, VarianceScaling(1, fan_avg, truncated_normal).
+    assert (idqn.link_loss_reduction, idqn.network_init) == ("mean", "xavier_normal")
     same = {"agent", "num_networks", "shared_torso", "target_sync_period", "target_update_period"}
+    same |= {"link_loss_reduction", "network_init"}
     assert dataclasses.replace(idqn, **{k: getattr(dqn, k) for k in same}) == dqn
 
 

@@ -4,6 +4,7 @@ K = 1 == DQN, seed vmap, acting, bad arguments."""
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 
 from agents import make_dqn, make_optimizer, representations
@@ -125,6 +126,23 @@ def test_each_link_bootstraps_from_the_previous_network():
     np.testing.assert_allclose(metrics["loss"], np.sum(metrics["link_loss"]), rtol=1e-6)
 
 
+def test_the_mean_over_links_is_the_sum_over_k():
+    """link_loss_reduction "mean" (the authors' code): the sum's loss and gradient over K."""
+    ensemble = QEnsemble(MLP((16,)), 3, NUM_ACTIONS)
+    batch = _batch(5)
+    steps, metrics = {}, {}
+    for reduction in ("sum", "mean"):
+        agent = make_iterated_dqn(ensemble, optax.sgd(1e-2), link_loss_reduction=reduction)
+        state = agent.init(jax.random.key(0), jnp.zeros(OBS_DIM))
+        new_state, metrics[reduction] = jax.jit(agent.update)(state, batch)
+        steps[reduction] = jax.tree.map(jnp.subtract, new_state.params, state.params)
+    np.testing.assert_allclose(metrics["mean"]["loss"], metrics["sum"]["loss"] / 3, rtol=1e-6)
+    for total, mean in zip(
+        jax.tree.leaves(steps["sum"]), jax.tree.leaves(steps["mean"]), strict=True
+    ):
+        np.testing.assert_allclose(mean, total / 3, rtol=1e-4, atol=1e-7)  # float32 new - old
+
+
 @pytest.mark.parametrize("name", ["scalar", "c51"])
 def test_one_network_is_dqn(name):
     """K = 1 with rolling period T equals DQN with its target copied every T steps, from the
@@ -201,3 +219,5 @@ def test_bad_arguments_fail_early():
         make_iterated_dqn(
             QEnsemble(MLP((4,)), 2, 2), optimizer, target_sync_period=50, rolling_period=40
         )
+    with pytest.raises(ValueError, match="link_loss_reduction='max'"):
+        make_iterated_dqn(QEnsemble(MLP((4,)), 2, 2), optimizer, link_loss_reduction="max")

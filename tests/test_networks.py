@@ -1,10 +1,16 @@
-"""Shapes, feature counts, input scaling and parameter counts of the Q-networks."""
+"""Shapes, feature counts, input scaling, parameter counts and initialisers of the
+Q-networks."""
+
+import dataclasses
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from experiments.config import validate
+from experiments.families import build_agent
+from experiments.presets import PRESETS
 from networks import MLP, NatureCNN, QEnsemble, QHead, QNetwork
 
 ATARI_OBS = (84, 84, 4)
@@ -127,3 +133,75 @@ def test_default_initialisers():
     np.testing.assert_array_equal(params["bias"], np.zeros(5))
     # lecun_normal: variance 1 / fan_in (truncated normal, so slightly below).
     assert 0.7 / 64 < float(jnp.var(params["kernel"])) < 1.3 / 64
+
+
+# The Nature CNN's layers (VALID padding) on Pong (6 actions): kernel shape, fan-in (inputs
+# feeding one output unit) and fan-out, written out rather than derived from the shapes.
+_NATURE_LAYERS = {
+    ("torso", "Conv_0"): ((8, 8, 4, 32), 8 * 8 * 4, 8 * 8 * 32),
+    ("torso", "Conv_1"): ((4, 4, 32, 64), 4 * 4 * 32, 4 * 4 * 64),
+    ("torso", "Conv_2"): ((3, 3, 64, 64), 3 * 3 * 64, 3 * 3 * 64),
+    ("torso", "Dense_0"): ((3136, 512), 3136, 512),
+    ("head", "Dense_0"): ((512, 6), 512, 6),
+}
+_TRUNCATION = 0.87962566103423978  # std of a standard normal truncated to [-2, 2]
+
+
+def _uniform(bound: float) -> tuple[float, float]:
+    return bound, bound**2 / 3  # (largest |value|, variance)
+
+
+def _truncated_normal(variance: float) -> tuple[float, float]:
+    return 2 * np.sqrt(variance) / _TRUNCATION, variance
+
+
+# network_init -> (fan_in, fan_out -> (kernel bound, kernel variance)), and whether biases
+# are drawn U(+-1/sqrt(fan_in)) (else zero).
+_INITIALISERS = {
+    "lecun_normal": (lambda fi, fo: _truncated_normal(1 / fi), False),
+    "uniform_fan_in": (lambda fi, fo: _uniform(np.sqrt(np.sqrt(3) / fi)), False),
+    "xavier_uniform": (lambda fi, fo: _uniform(np.sqrt(6 / (fi + fo))), False),
+    "xavier_normal": (lambda fi, fo: _truncated_normal(2 / (fi + fo)), False),
+    "torch_default": (lambda fi, fo: _uniform(1 / np.sqrt(fi)), True),
+}
+
+
+def _check_layer(kernel, bias, fan_in, fan_out, network_init):
+    kernel, bias = np.asarray(kernel, np.float64), np.asarray(bias, np.float64)
+    formula, uniform_bias = _INITIALISERS[network_init]
+    bound, variance = formula(fan_in, fan_out)
+    assert np.abs(kernel).max() <= bound * (1 + 1e-6)
+    assert np.abs(kernel).max() > 0.9 * bound  # the whole range is used
+    assert 0.9 * variance < kernel.var() < 1.1 * variance
+    if uniform_bias:
+        bias_bound = 1 / np.sqrt(fan_in)
+        assert np.abs(bias).max() <= bias_bound * (1 + 1e-6)
+        assert np.abs(bias).max() > 0.5 * bias_bound
+        assert len(np.unique(bias)) == bias.size
+    else:
+        np.testing.assert_array_equal(bias, 0.0)
+
+
+@pytest.mark.parametrize("network_init", list(_INITIALISERS))
+def test_network_init_draws_every_layer_from_its_distribution(network_init):
+    config = dataclasses.replace(PRESETS["dqn_atari_zoo"].config, network_init=network_init)
+    agent = build_agent(config, validate(config))
+    params = agent.init(jax.random.key(0), jnp.zeros(ATARI_OBS, jnp.uint8)).params["params"]
+    for (module, layer), (shape, fan_in, fan_out) in _NATURE_LAYERS.items():
+        kernel, bias = params[module][layer]["kernel"], params[module][layer]["bias"]
+        assert kernel.shape == shape
+        _check_layer(kernel, bias, fan_in, fan_out, network_init)
+
+
+def test_network_init_reaches_the_i_qn_heads():
+    config = dataclasses.replace(
+        PRESETS["idqn_atari"].config, network_init="torch_default", num_networks=2
+    )
+    agent = build_agent(config, validate(config))
+    params = agent.init(jax.random.key(0), jnp.zeros(ATARI_OBS, jnp.uint8)).params["params"]
+    heads = params["heads"]["Dense_0"]
+    assert heads["kernel"].shape == (2, 512, 6)
+    for k in range(2):
+        _check_layer(heads["kernel"][k], heads["bias"][k], 512, 6, "torch_default")
+    conv = params["torso"]["Conv_0"]
+    _check_layer(conv["kernel"], conv["bias"], 256, 2048, "torch_default")
