@@ -39,7 +39,7 @@ _ATARI_BASE = Config(
 DQN_CARTPOLE = Config(
     env="CartPole-v1",
     seeds=8,
-    total_steps=30_000,
+    total_steps=50_000,
     iteration_steps=2_500,
     eval_episodes=10,
     eval_epsilon=0.0,
@@ -49,7 +49,8 @@ DQN_CARTPOLE = Config(
     optimizer="adam",
     learning_rate=2.3e-3,
     optimizer_eps=1e-8,
-    target_update_period=10,
+    learning_rate_decay_steps=49_000,  # to 0 at the end of the budget
+    target_update_period=100,
     epsilon_start=1.0,
     epsilon_end=0.04,
     epsilon_decay_steps=8_000,
@@ -59,14 +60,19 @@ DQN_CARTPOLE = Config(
     update_period=2,
 )
 DQN_CARTPOLE_DOC = """\
-DQN on CartPole-v1 in 30k steps: MLP 256-256, Adam 2.3e-3, MSE, an update every 2 steps,
-target copied every 10 steps, epsilon 1 -> 0.04 over 8k steps (close to RL Zoo's tuned
-CartPole DQN), greedy evaluation of 10 episodes every 2.5k steps. Measured here: 4 of 4
-seeds reach 500 by 15-25k steps.
+DQN on CartPole-v1 in 50k steps: MLP 256-256, Adam 2.3e-3 decayed linearly to 0 from
+learning starts to the end of the budget, MSE, an update every 2 steps, target copied every
+100 steps, epsilon 1 -> 0.04 over 8k steps, greedy evaluation of 10 episodes every 2.5k
+steps. The decay and the 100-step target period keep the policy a user keeps: with a copy
+every 10 steps and a constant rate the Q-values diverged (10^3-10^4 against the 99.3 a
+discounted CartPole return can reach) and 3 of 8 seeds ended below 400 after 30k steps.
+Measured here (seeds 0-7): final evaluations 500, 500, 500, 330, 500, 483, 500, 500.
 Source: DLR-RM/rl-baselines3-zoo@22e3ff2 hyperparams/dqn.yml (CartPole-v1) run by SB3 DQN;
-deviations: MSE instead of SB3's Huber, no gradient clip (SB3 10), 30k steps (Zoo 50k), 1
-update every 2 steps (Zoo 128 every 256), 50k replay, epsilon decay counted from
-learning_starts, 10 greedy evaluation episodes every 2.5k steps."""
+deviations: MSE instead of SB3's Huber (Huber with delta 1 diverged here), no gradient clip
+(SB3 10), target every 100 steps (Zoo 10, which SB3 applies between bursts of 128
+updates), the learning-rate decay, 1 update every 2 steps (Zoo 128 every 256), 50k replay,
+epsilon decay counted from learning_starts, 10 greedy evaluation episodes every 2.5k
+steps."""
 
 DQN_ATARI_DOPAMINE = dataclasses.replace(
     _ATARI_BASE,
@@ -186,21 +192,24 @@ _CARTPOLE_SUPPORT_DOC = """The support [0, 100] holds every discounted CartPole 
 C51_CARTPOLE = dataclasses.replace(_CATEGORICAL_CARTPOLE, value_representation="c51")
 C51_CARTPOLE_DOC = f"""\
 C51 on CartPole-v1: dqn_cartpole's settings with a 51-atom categorical head.
-{_CARTPOLE_SUPPORT_DOC}
+{_CARTPOLE_SUPPORT_DOC} Measured here (seeds 0-7): final evaluations 500, 500, 500, 236, 500,
+500, 500, 500.
 Source: dqn_cartpole (RL Zoo CartPole-v1) plus this project's own head settings, chosen and
 measured here; no public configuration."""
 
 HLGAUSS_CARTPOLE = dataclasses.replace(_CATEGORICAL_CARTPOLE, value_representation="hl_gauss")
 HLGAUSS_CARTPOLE_DOC = f"""\
 HL-Gauss on CartPole-v1: dqn_cartpole's settings with 51 bins, sigma 0.75 bin widths.
-{_CARTPOLE_SUPPORT_DOC}
+{_CARTPOLE_SUPPORT_DOC} Measured here (seeds 0-7): final evaluations 500, 500, 327, 500, 500,
+500, 500, 500.
 Source: dqn_cartpole (RL Zoo CartPole-v1) plus this project's own head settings, chosen and
 measured here; no public configuration."""
 
 TWOHOT_CARTPOLE = dataclasses.replace(_CATEGORICAL_CARTPOLE, value_representation="two_hot")
 TWOHOT_CARTPOLE_DOC = f"""\
 Two-hot on CartPole-v1: dqn_cartpole's settings with 51 atoms.
-{_CARTPOLE_SUPPORT_DOC}
+{_CARTPOLE_SUPPORT_DOC} Measured here (seeds 0-7): final evaluations 500 on all 8 (after 30k
+steps, 5 of 8 were at 400 or more).
 Source: dqn_cartpole (RL Zoo CartPole-v1) plus this project's own head settings, chosen and
 measured here; no public configuration."""
 
@@ -323,9 +332,10 @@ IDQN_CARTPOLE = dataclasses.replace(
 )
 IDQN_CARTPOLE_DOC = """\
 i-DQN on CartPole-v1: dqn_cartpole's settings with K = 3 independent MLPs, target copies
-re-synced every 10 steps (dqn_cartpole's target period) and a rolling step every 100.
-Measured here: all 4 seeds at 500 by 30k steps (a rolling step every 30 or 200 steps
-reached 400 on only 2-3 of 4 seeds).
+re-synced every 10 steps and a rolling step every 100 (dqn_cartpole's target period).
+Measured here (seeds 0-7): final evaluations 500, 500, 500, 500, 500, 500, 500, 443 (with
+a constant learning rate, a rolling step every 30 or 200 steps reached 400 on only 2-3 of 4
+seeds).
 Source: dqn_cartpole (RL Zoo CartPole-v1) plus this project's own i-QN settings, chosen and
 measured here; no public configuration."""
 
