@@ -71,6 +71,9 @@ def test_atari_presets_follow_their_protocols():
         ({"value_representation": "c51", "v_min": 5.0, "v_max": 5.0}, "v_min=5.0"),
         ({"value_representation": "two_hot", "num_atoms": 1}, "num_atoms=1"),
         ({"value_representation": "hl_gauss", "sigma_ratio": 0.0}, "sigma_ratio=0.0"),
+        ({"value_representation": "quantile", "num_atoms": 0}, "num_atoms=0"),
+        ({"value_representation": "quantile", "kappa": -1.0}, "kappa=-1.0"),
+        ({"value_representation": "quantile", "kappa": float("nan")}, "kappa=nan"),
         ({"agent": "iterated", "num_networks": 0}, "num_networks=0"),
         ({"agent": "iterated", "target_sync_period": 0}, "target_sync_period=0"),
         ({"agent": "iterated", "target_sync_period": 50, "target_update_period": 40}, "D <= T"),
@@ -115,6 +118,7 @@ def test_narrow_support_warns(representation, no_compile, tmp_path):
         warnings.filterwarnings("error", message="The support")
         validate(dataclasses.replace(config, v_max=100.0))  # holds every CartPole return
         validate(dataclasses.replace(config, value_representation="scalar"))
+        validate(dataclasses.replace(config, value_representation="quantile"))  # no support
 
 
 def test_categorical_presets_follow_their_papers():

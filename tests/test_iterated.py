@@ -125,14 +125,16 @@ def test_each_link_bootstraps_from_the_previous_network():
     np.testing.assert_allclose(metrics["loss"], np.sum(metrics["link_loss"]), rtol=1e-6)
 
 
-@pytest.mark.parametrize("name", ["scalar", "c51"])
+@pytest.mark.parametrize("name", ["scalar", "c51", "quantile"])
 def test_one_network_is_dqn(name):
     """K = 1 with rolling period T equals DQN with its target copied every T steps, from the
     same parameters, bit for bit."""
     if name == "scalar":
         representation = representations.scalar()
-    else:
+    elif name == "c51":
         representation = representations.c51(-3.0, 3.0, 11)
+    else:
+        representation = representations.quantile(11)
     m = representation.num_outputs
     optimizer = make_optimizer("adam", 1e-2, 1e-4)
     iterated = make_iterated_dqn(
