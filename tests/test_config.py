@@ -53,6 +53,23 @@ def test_atari_presets_follow_their_protocols():
     assert dopamine.total_steps * 4 == 200_000_000
 
 
+def test_quantile_presets_follow_dopamine():
+    """qrdqn_atari is dqn_atari_dopamine with quantile.gin's changes; qrdqn_cartpole is
+    dqn_cartpole with a quantile head and a slower target."""
+    qrdqn, dqn = PRESETS["qrdqn_atari"].config, PRESETS["dqn_atari_dopamine"].config
+    assert (qrdqn.value_representation, qrdqn.num_atoms, qrdqn.kappa) == ("quantile", 200, 1.0)
+    assert (qrdqn.n_step, qrdqn.network_init, qrdqn.cnn_padding) == (3, "uniform_fan_in", "SAME")
+    assert (qrdqn.learning_rate, qrdqn.optimizer_eps) == (5e-5, pytest.approx(0.01 / 32))
+    changed = ("value_representation", "num_atoms", "n_step", "network_init")
+    changed += ("learning_rate", "optimizer_eps")
+    assert dataclasses.replace(qrdqn, **{f: getattr(dqn, f) for f in changed}) == dqn
+    cartpole = PRESETS["qrdqn_cartpole"].config
+    assert (cartpole.value_representation, cartpole.num_atoms) == ("quantile", 51)
+    assert (cartpole.target_update_period, CARTPOLE.target_update_period) == (100, 10)
+    scalar = dataclasses.replace(cartpole, value_representation="scalar", target_update_period=10)
+    assert scalar == CARTPOLE
+
+
 @pytest.mark.parametrize(
     ("override", "fragment"),
     [
