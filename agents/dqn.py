@@ -186,7 +186,9 @@ def make_dqn(
     def q_values(params: Params, obs: jax.Array) -> jax.Array:
         return representation.q_values(network.apply(params, obs))
 
-    def return_distribution(params: Params, obs: jax.Array) -> tuple[np.ndarray, jax.Array]:
+    def return_distribution(
+        params: Params, obs: jax.Array
+    ) -> tuple[np.ndarray | jax.Array, jax.Array]:
         return representations.return_distribution(representation, network.apply(params, obs))
 
     def init(key: jax.Array, sample_obs: jax.Array) -> DQNState:

@@ -109,7 +109,9 @@ def make_iterated_dqn(
     def q_values(params: Params, obs: jax.Array) -> jax.Array:
         return all_q_values(params, obs)[-1]
 
-    def return_distribution(params: Params, obs: jax.Array) -> tuple[np.ndarray, jax.Array]:
+    def return_distribution(
+        params: Params, obs: jax.Array
+    ) -> tuple[np.ndarray | jax.Array, jax.Array]:
         outputs = apply_ensemble(network, params, obs)[-1]
         return representations.return_distribution(representation, outputs)
 

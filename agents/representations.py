@@ -7,9 +7,10 @@ written once over this interface, so swapping MSE for C51 or HL-Gauss is one arg
 
 Members: scalar (squared or Huber TD loss), C51 (categorical, distributional target
 projected onto the atoms), HL-Gauss and two-hot (categorical head trained on a scalar target
-turned into a distribution), particles (MD3QN's joint return in R^N, and MMDQN's with N = 1,
-trained with a squared MMD; a reward vector r_t of N sources), heads (HRA: one scalar head
-per reward source). Losses are unbatched, in the rlax convention.
+turned into a distribution), quantile (QR-DQN: the return's quantiles, quantile Huber loss),
+particles (MD3QN's joint return in R^N, and MMDQN's with N = 1, trained with a squared MMD;
+a reward vector r_t of N sources), heads (HRA: one scalar head per reward source). Losses
+are unbatched, in the rlax convention.
 """
 
 import functools
@@ -40,6 +41,8 @@ class ValueRepresentation(NamedTuple):
       (for the logged mean target); None is the reward itself.
     particles(outputs (..., m)) -> (..., M, N): the predicted joint-return particles of a
       particle critic; None for the others.
+    taus: (m,) the quantile levels of a quantile critic, whose outputs are the return's
+      quantiles there; None for the others.
     """
 
     name: str
@@ -51,17 +54,21 @@ class ValueRepresentation(NamedTuple):
     reward_shape: tuple[int, ...] = ()
     reward_value: Callable[[jax.Array], jax.Array] | None = None
     particles: Callable[[jax.Array], jax.Array] | None = None
+    taus: np.ndarray | None = None
 
 
 def return_distribution(
     representation: ValueRepresentation, outputs: jax.Array
-) -> tuple[np.ndarray, jax.Array]:
-    """(support (m,), probabilities (..., m)) that a categorical critic's outputs (..., m)
-    predict; a scalar critic has none and raises."""
+) -> tuple[np.ndarray | jax.Array, jax.Array]:
+    """(support, probabilities (..., m)) that a critic's outputs (..., m) predict: a
+    categorical critic's fixed support (m,), or a quantile critic's quantiles (..., m), each
+    an atom of probability 1/m. A scalar critic has none and raises."""
+    if representation.taus is not None:
+        return outputs, jnp.full_like(outputs, 1.0 / representation.num_outputs)
     if representation.probabilities is None:
         raise ValueError(
             f"A {representation.name} critic predicts no return distribution; use a "
-            "categorical one (c51, hl_gauss, two_hot)."
+            "categorical one (c51, hl_gauss, two_hot) or quantile."
         )
     return representation.support, representation.probabilities(outputs)
 
@@ -252,6 +259,35 @@ def two_hot(v_min: float = -10.0, v_max: float = 10.0, num_atoms: int = 51) -> V
     return _categorical("two_hot", support, target_probs)
 
 
+def quantile_midpoints(num_quantiles: int) -> np.ndarray:
+    """(N,) float32 quantile levels tau_i = (2i + 1) / (2N), i = 0..N-1: the midpoints of N
+    equal slices of (0, 1), where quantile regression puts QR-DQN's outputs."""
+    return ((2 * np.arange(num_quantiles) + 1) / (2 * num_quantiles)).astype(np.float32)
+
+
+def quantile(num_quantiles: int = 200, kappa: float = 1.0) -> ValueRepresentation:
+    """QR-DQN (Dabney et al. 2018): the N outputs of an action are its return's quantiles
+    at `quantile_midpoints(N)`, Q their mean. The target samples r + discount theta_j(s',
+    a') (the bootstrap network's quantiles) train them with the quantile Huber loss
+    (`losses.quantile_huber_loss`, threshold kappa; 0 is plain quantile regression)."""
+    if num_quantiles < 1:
+        raise ValueError(f"num_quantiles={num_quantiles}: a quantile critic needs N >= 1.")
+    if not 0 <= kappa < np.inf:
+        raise ValueError(f"kappa={kappa}: the quantile Huber threshold must be finite, >= 0.")
+    taus = quantile_midpoints(num_quantiles)
+    tau = jnp.asarray(taus)
+
+    def q_values(outputs: jax.Array) -> jax.Array:
+        return jnp.mean(outputs, axis=-1)
+
+    def loss_fn(out_tm1, out_t, r_t, discount_t):
+        chex.assert_shape([out_tm1, out_t], (num_quantiles,))
+        chex.assert_rank([r_t, discount_t], 0)
+        return losses.quantile_huber_loss(out_tm1, tau, r_t + discount_t * out_t, kappa)
+
+    return ValueRepresentation("quantile", num_quantiles, q_values, loss_fn, taus=taus)
+
+
 def particles(
     num_particles: int, num_sources: int = 1, kernel: losses.MixtureKernel = losses.MD3QN_KERNEL
 ) -> ValueRepresentation:
@@ -315,4 +351,4 @@ def heads(num_sources: int) -> ValueRepresentation:
     )
 
 
-REPRESENTATIONS = ("scalar", "c51", "hl_gauss", "two_hot")
+REPRESENTATIONS = ("scalar", "c51", "hl_gauss", "two_hot", "quantile")

@@ -38,8 +38,9 @@ class Agent(NamedTuple):
       so that schedule decisions (target copies, delayed actor steps) are taken once with
       lax.cond and skipped work is not computed; None reads the state's own count
     q_values(params, obs (..., *obs_shape)) -> (..., A) float32 (Q agents)
-    return_distribution(params, obs (..., *obs_shape)) -> (support (m,), probabilities
-      (..., A, m)) for categorical critics; raises for a scalar one
+    return_distribution(params, obs (..., *obs_shape)) -> (support, probabilities
+      (..., A, m)): a categorical critic's fixed support (m,), or a quantile critic's
+      quantiles (..., A, m) each of probability 1/m; raises for a scalar critic
     return_particles(params, obs (..., *obs_shape)) -> (..., A, M, N): the joint-return
       particles of a particle critic (MD3QN, MMDQN); None for other agents
     """

@@ -81,7 +81,7 @@ def _restore(run_dir: Path, trainer: Trainer, at_most: int | None = None) -> tup
 def return_distribution(
     trainer: Trainer, state: SeedState, obs: np.ndarray, member: int = 0
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The return distribution one member's categorical critic predicts for each action.
+    """The return distribution one member's critic predicts for each action.
 
     Args:
       trainer, state: as returned by `load_run` (or `train`'s RunResult.state).
@@ -89,7 +89,9 @@ def return_distribution(
       member: index of the seed (or sweep point x seed) in the run.
 
     Returns:
-      support (m,) and probabilities (N, A, m); raises ValueError for a scalar critic.
+      support and probabilities (N, A, m): a categorical critic's fixed support (m,), or a
+      quantile critic's quantiles (N, A, m), each of probability 1/m (so the mean is
+      sum(probabilities * support, -1) either way); raises ValueError for a scalar critic.
     """
     params = jax.tree.map(lambda x: x[member], state.agent.params)
     support, probabilities = trainer.agent.return_distribution(params, np.asarray(obs))
@@ -192,13 +194,14 @@ def episode_return_distributions(
     trainer: Trainer, state: SeedState, member: int = 0, max_steps: int = 1000, seed: int = 0
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One episode of a member's greedy policy (highest predicted mean) and what its
-    categorical critic predicts along it.
+    categorical or quantile critic predicts along it.
 
     Returns:
-      support (m,), probabilities (T, m) of the action taken at each of the T steps, and
-      the discounted return that followed each step (T,) at the run's gamma; an episode
-      cut by `max_steps` or a time limit has truncated returns. Tasks whose agent sees
-      stacked frames are refused (the critic needs the stack).
+      support (m,) (categorical) or (T, m) (the quantiles at each step), probabilities
+      (T, m) of the action taken at each of the T steps, and the discounted return that
+      followed each step (T,) at the run's gamma; an episode cut by `max_steps` or a time
+      limit has truncated returns. Tasks whose agent sees stacked frames are refused (the
+      critic needs the stack).
     """
     config = trainer.config
     env = make_env(config.env, 1, 1, seed, config.atari_protocol, evaluation=True)
@@ -208,10 +211,12 @@ def episode_return_distributions(
                 f"{config.env} stacks {env.spec.frame_stack} frames; use a task without."
             )
         result = env.reset()
-        predicted, rewards = [], []
+        atoms, predicted, rewards = [], [], []
         for _ in range(max_steps):
             support, probabilities = return_distribution(trainer, state, result.obs[0], member)
-            action = int(np.argmax(probabilities[0] @ support))
+            step_atoms = np.broadcast_to(support, probabilities.shape)[0]  # (A, m)
+            action = int(np.argmax(np.sum(probabilities[0] * step_atoms, axis=-1)))
+            atoms.append(step_atoms[action])
             predicted.append(probabilities[0, action])
             result = env.step(np.full((1, 1), action))
             rewards.append(float(np.sum(result.reward)))
@@ -224,26 +229,42 @@ def episode_return_distributions(
     for t in reversed(range(len(rewards))):
         following = rewards[t] + config.gamma * following
         returns[t] = following
+    # A categorical critic's support is fixed; a quantile critic's atoms move step by step.
+    support = support if support.ndim == 1 else np.stack(atoms)
     return support, np.stack(predicted), returns
 
 
 def episode_distributions_figure(
     support: np.ndarray, probabilities: np.ndarray, returns: np.ndarray, title: str = ""
 ) -> "matplotlib.figure.Figure":
-    """The predicted return distribution at every step of an episode as a heat map (step
-    on x, return on y), with the return that followed drawn over it."""
+    """The predicted return distribution at every step of an episode (step on x, return on
+    y): a categorical critic's (support (m,)) as a heat map, a quantile critic's (support
+    (T, m), its quantiles) as one line per quantile; the return that followed over it."""
     from matplotlib.figure import Figure
 
     figure = Figure(figsize=(7, 4))
     axis = figure.subplots()
     steps = np.arange(len(returns))
-    edges = np.concatenate([[support[0]], (support[1:] + support[:-1]) / 2, [support[-1]]])
-    mesh = axis.pcolormesh(
-        np.arange(len(returns) + 1) - 0.5, edges, probabilities.T, cmap="viridis", shading="flat"
+    if support.ndim == 1:
+        edges = np.concatenate([[support[0]], (support[1:] + support[:-1]) / 2, [support[-1]]])
+        mesh = axis.pcolormesh(
+            np.arange(len(returns) + 1) - 0.5,
+            edges,
+            probabilities.T,
+            cmap="viridis",
+            shading="flat",
+        )
+        figure.colorbar(mesh, ax=axis, label="probability")
+        followed_color = "white"
+    else:
+        axis.plot(steps, support, color="tab:blue", linewidth=0.5, alpha=0.4)
+        axis.plot([], [], color="tab:blue", linewidth=0.5, label="predicted quantiles")
+        followed_color = "black"
+    axis.plot(
+        steps, returns, color=followed_color, linewidth=1.5, label="discounted return that followed"
     )
-    figure.colorbar(mesh, ax=axis, label="probability")
-    axis.plot(steps, returns, color="white", linewidth=1.5, label="discounted return that followed")
-    axis.plot(steps, probabilities @ support, color="orange", linewidth=1, label="predicted mean")
+    mean = np.sum(probabilities * support, axis=-1)
+    axis.plot(steps, mean, color="orange", linewidth=1, label="predicted mean")
     axis.set_xlabel("step of the episode")
     axis.set_ylabel("return")
     axis.legend(fontsize=8, loc="upper right")

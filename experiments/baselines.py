@@ -208,9 +208,10 @@ def dopamine_agent(config: Config | Mapping[str, Any]) -> str:
     | the run's config                       | e.g. the presets           | Dopamine agent    |
     |----------------------------------------|----------------------------|-------------------|
     | value_representation "c51"             | c51_atari_dopamine, _paper | "C51"             |
-    | optimizer "rmsprop" (and not c51)      | dqn_atari_nature, _zoo     | "DQN" (RMSProp,   |
+    | value_representation "quantile"        | qrdqn_atari                | "Quantile (JAX)"  |
+    | optimizer "rmsprop" (and neither)      | dqn_atari_nature, _zoo     | "DQN" (RMSProp,   |
     |                                        |                            | Huber)            |
-    | optimizer "adam" (and not c51): scalar,| dqn_atari_dopamine,        | "DQN (Adam + MSE  |
+    | optimizer "adam" (and neither): scalar,| dqn_atari_dopamine,        | "DQN (Adam + MSE  |
     | HL-Gauss and two-hot critics, i-DQN,   | hlgauss_atari, idqn_atari, | in JAX)"          |
     | MD3QN, HRA, MMDQN                      | md3qn_atari                |                   |
 
@@ -220,6 +221,8 @@ def dopamine_agent(config: Config | Mapping[str, Any]) -> str:
         raise ValueError("a td3 run has no Dopamine (Atari) baseline: use the td3 baseline")
     if _field(config, "value_representation") == "c51":
         return "C51"
+    if _field(config, "value_representation") == "quantile":
+        return "Quantile (JAX)"
     if _field(config, "optimizer") == "rmsprop":
         return "DQN"
     return "DQN (Adam + MSE in JAX)"

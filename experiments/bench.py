@@ -20,9 +20,10 @@ Sections (each a small function returning a list of dict rows):
   mapped over seeds (`Trainer.store_and_update`, storing nothing): K updates per jitted call
   with the seed axis computed by vmap or by a sequential lax.map, and the runner's own update
   call (one update at the presets' update periods, vmap).
-- representations: the same for each value representation (scalar, C51, HL-Gauss, two-hot;
-  51 atoms on [-10, 10]) with the Nature CNN, and each one's time per update over scalar's:
-  the median of per-round ratios over `ratio_rounds` rounds that call each head once.
+- representations: the same for each value representation (scalar, C51, HL-Gauss, two-hot:
+  51 atoms on [-10, 10]; quantile: 51 quantiles) with the Nature CNN, and each one's time per
+  update over scalar's: the median of per-round ratios over `ratio_rounds` rounds that call
+  each head once.
 - iterated: the same for i-DQN (the idqn_atari preset) with K = `iterated_networks`
   (1, 3, 5) as K separate networks and as K heads on a shared torso, and each one's time per
   update over DQN's (dqn_atari_dopamine: the same Nature CNN, replay and batch of 32) at the
@@ -112,7 +113,7 @@ ATARI_PRESET = "dqn_atari_dopamine"
 MLP_PRESET = "dqn_cartpole"
 BENCH_PRESETS = (ATARI_PRESET, MLP_PRESET)
 SEED_AXES = ("vmap", "map")
-REPRESENTATIONS = ("scalar", "c51", "hl_gauss", "two_hot")  # scalar first: the reference
+REPRESENTATIONS = ("scalar", "c51", "hl_gauss", "two_hot", "quantile")  # scalar: the reference
 ITERATED_PRESET = "idqn_atari"
 MULTIREWARD_PRESETS = ("md3qn_atari", "hra_atari")
 MULTIREWARD_TARGET = 1.5  # MD3QN's time per update over DQN's, at most
@@ -123,7 +124,7 @@ ATARI_ATOMS, ATARI_V_MIN, ATARI_V_MAX = 51, -10.0, 10.0
 FAKE_DEVICES = 4
 ATARI_FRAME_BYTES = 84 * 84  # one stored uint8 frame: 7056 B
 COLLECT_TARGET = 0.8  # Atari collection steps/s over raw pool steps/s, at least
-REPRESENTATION_TARGET = 1.15  # a categorical head's time per update over scalar's, at most
+REPRESENTATION_TARGET = 1.15  # a distributional head's time per update over scalar's, at most
 REPLAY_TOLERANCE = 0.1  # Atari replay bytes within 10% of frames x 7056 B
 TERMINAL_PROBABILITY = 1 / 500  # chance that an episode ends at a step of the random fill
 WARMUP_STEPS = 20  # at most, before any timed loop

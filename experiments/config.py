@@ -104,18 +104,24 @@ class Config:
     """Huber threshold (the TD-error clip of Nature DQN is delta 1)."""
     double_q: bool = False
     """Double DQN: select the next action with the online network."""
-    value_representation: Literal["scalar", "c51", "hl_gauss", "two_hot"] = "scalar"
-    """Critic output: a scalar Q trained with `loss`, or a categorical head trained with
+    value_representation: Literal["scalar", "c51", "hl_gauss", "two_hot", "quantile"] = "scalar"
+    """Critic output: a scalar Q trained with `loss`; a categorical head trained with
     cross-entropy: c51 (distributional target projected onto the atoms), hl_gauss or two_hot
-    (the scalar target turned into a distribution)."""
+    (the scalar target turned into a distribution); or quantile (QR-DQN: num_atoms quantiles
+    of the return at the levels (2i + 1) / (2 num_atoms), quantile Huber loss with kappa)."""
     num_atoms: int = 51
-    """Atoms (C51, two-hot) or bins (HL-Gauss) of a categorical critic."""
+    """Atoms (C51, two-hot) or bins (HL-Gauss) of a categorical critic; quantiles N of a
+    quantile critic."""
     v_min: float = -10.0
     """Lower end of a categorical critic's support."""
     v_max: float = 10.0
     """Upper end of a categorical critic's support."""
     sigma_ratio: float = 0.75
     """HL-Gauss: the Gaussian's sigma as a multiple of the bin width."""
+    kappa: float = 1.0
+    """Quantile critic: the Huber threshold of the quantile Huber loss (divided by kappa);
+    0 is plain quantile regression. Not huber_delta, the scalar loss's threshold: 0 is
+    valid here, and a preset's delta (DQN Zoo's 1/32) should not carry over."""
     gamma: float = 0.99
     """Discount factor."""
     n_step: int = 1
@@ -347,7 +353,17 @@ def validate(config: Config) -> EnvSpec:
     check(c.optimizer_eps >= 0, f"optimizer_eps={c.optimizer_eps} < 0.")
     check(c.max_grad_norm >= 0, f"max_grad_norm={c.max_grad_norm}: use 0 (off) or more.")
     check(c.huber_delta > 0, f"huber_delta={c.huber_delta}: must be positive.")
-    if c.value_representation != "scalar":
+    if c.value_representation == "quantile":
+        check(
+            c.num_atoms >= 1,
+            f"num_atoms={c.num_atoms}: a quantile critic needs at least 1 quantile (QR-DQN: 200).",
+        )
+        check(
+            0 <= c.kappa < math.inf,
+            f"kappa={c.kappa}: the quantile Huber threshold must be a finite number >= 0 (1 "
+            "in QR-DQN, 0 for plain quantile regression).",
+        )
+    elif c.value_representation != "scalar":
         check(
             c.v_min < c.v_max,
             f"v_min={c.v_min} must be below v_max={c.v_max}: the support is [v_min, v_max].",
@@ -416,7 +432,7 @@ def validate(config: Config) -> EnvSpec:
             f"network={c.network!r} on the vector task {c.env}: use --network mlp.",
         )
         check(all(h > 0 for h in c.mlp_hidden), f"mlp_hidden={c.mlp_hidden}: sizes > 0.")
-    if c.value_representation != "scalar":
+    if c.value_representation not in ("scalar", "quantile"):
         _warn_if_support_too_narrow(c, suite, spec)
     return spec
 

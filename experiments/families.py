@@ -54,6 +54,8 @@ def make_representation(config: Config) -> ValueRepresentation:
         return representations.c51(c.v_min, c.v_max, c.num_atoms)
     if c.value_representation == "hl_gauss":
         return representations.hl_gauss(c.v_min, c.v_max, c.num_atoms, c.sigma_ratio)
+    if c.value_representation == "quantile":
+        return representations.quantile(c.num_atoms, c.kappa)
     return representations.two_hot(c.v_min, c.v_max, c.num_atoms)
 
 

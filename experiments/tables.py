@@ -74,7 +74,7 @@ def td3_table(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def dopamine_table(table: pd.DataFrame, reps: int = TABLE_REPS) -> pd.DataFrame:
-    """DQN / C51 on Atari: per Dopamine agent (`dopamine_agent` of each run), the
+    """DQN / C51 / QR-DQN on Atari: per Dopamine agent (`dopamine_agent` of each run), the
     human-normalised median, mean and IQM (95% interval) of the runs' training returns in
     the last Dopamine iteration all of them reached, on the games they cover; beside them
     Dopamine's released runs of that agent at that iteration on the same games (5 runs

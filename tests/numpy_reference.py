@@ -1,5 +1,6 @@
-"""Plain NumPy (float64) references of the categorical targets, written independently of
-agents/representations.py: per-atom loops with the floor/ceil split, math.erf."""
+"""Plain NumPy (float64) references of the distributional losses and targets, written
+independently of agents/: per-atom loops with the floor/ceil split, math.erf, and per-pair
+loops for quantile regression."""
 
 import math
 
@@ -35,3 +36,26 @@ def hl_gauss(y: float, edges: np.ndarray, sigma: float) -> np.ndarray:
 def softmax(logits: np.ndarray) -> np.ndarray:
     shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
     return shifted / shifted.sum(axis=-1, keepdims=True)
+
+
+def quantile_huber(
+    quantiles: np.ndarray, tau: np.ndarray, targets: np.ndarray, kappa: float
+) -> tuple[float, np.ndarray]:
+    """Dabney et al.'s quantile Huber loss, sum over quantiles i of the mean over targets j
+    of |tau_i - 1{u < 0}| L_kappa(u) / kappa (|u| at kappa 0), u = targets_j - quantiles_i;
+    and its gradient with respect to the quantiles."""
+    loss, grad = 0.0, np.zeros(len(quantiles))
+    for i, (theta, level) in enumerate(zip(quantiles, tau, strict=True)):
+        for target in targets:
+            u = target - theta
+            weight = 1.0 - level if u < 0 else level
+            if kappa == 0:
+                loss += weight * abs(u) / len(targets)
+                grad[i] -= weight * np.sign(u) / len(targets)
+            elif abs(u) <= kappa:
+                loss += weight * 0.5 * u * u / kappa / len(targets)
+                grad[i] -= weight * u / kappa / len(targets)
+            else:
+                loss += weight * (abs(u) - 0.5 * kappa) / len(targets)
+                grad[i] -= weight * np.sign(u) / len(targets)
+    return loss, grad

@@ -17,7 +17,12 @@ from experiments.baselines import (
     plot_against_baselines,
     td3_paper_curves,
 )
-from experiments.presets import C51_ATARI_DOPAMINE, DQN_ATARI_DOPAMINE, DQN_ATARI_NATURE
+from experiments.presets import (
+    C51_ATARI_DOPAMINE,
+    DQN_ATARI_DOPAMINE,
+    DQN_ATARI_NATURE,
+    QRDQN_ATARI,
+)
 from experiments.results import load_runs
 from tests.shared_data import SHARED_DATA, needs_shared_data
 from tests.test_results import write_run
@@ -136,6 +141,8 @@ def test_runs_map_to_the_dopamine_agent_and_protocol_they_compare_with():
     assert dopamine_agent(DQN_ATARI_DOPAMINE) == ADAM_DQN
     assert dopamine_agent(DQN_ATARI_NATURE) == "DQN"
     assert dopamine_agent(C51_ATARI_DOPAMINE) == "C51"
+    assert dopamine_agent(QRDQN_ATARI) == "Quantile (JAX)"
+    assert dopamine_curves("Quantile (JAX)", ["pong"])["run"].nunique() == 5
     stored = {"agent": "dqn", "value_representation": "c51"}  # a config.json's fields
     assert dopamine_agent(stored) == "C51"
     assert dopamine_caveat(stored) == ""  # the default protocol is Dopamine's

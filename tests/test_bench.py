@@ -112,7 +112,7 @@ def test_representations_are_timed_against_scalar(quick):
     rows = _section(report, "representations")
     seed_counts = report["settings"]["representation_seeds"]
     assert [r["representation"] for r in rows] == [*bench.REPRESENTATIONS] * len(seed_counts)
-    assert bench.REPRESENTATIONS == ("scalar", "c51", "hl_gauss", "two_hot")
+    assert bench.REPRESENTATIONS == ("scalar", "c51", "hl_gauss", "two_hot", "quantile")
     for r in rows:
         assert UPDATE_KEYS | {"time_ratio"} <= set(r)
         assert (r["network"], r["batch_size"]) == ("nature_cnn", 32)

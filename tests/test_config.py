@@ -69,6 +69,23 @@ def test_atari_presets_follow_their_protocols():
     )
 
 
+def test_quantile_presets_follow_dopamine():
+    """qrdqn_atari is dqn_atari_dopamine with quantile.gin's changes; qrdqn_cartpole is
+    dqn_cartpole with a quantile head and a slower target."""
+    qrdqn, dqn = PRESETS["qrdqn_atari"].config, PRESETS["dqn_atari_dopamine"].config
+    assert (qrdqn.value_representation, qrdqn.num_atoms, qrdqn.kappa) == ("quantile", 200, 1.0)
+    assert (qrdqn.n_step, qrdqn.network_init, qrdqn.cnn_padding) == (3, "uniform_fan_in", "SAME")
+    assert (qrdqn.learning_rate, qrdqn.optimizer_eps) == (5e-5, pytest.approx(0.01 / 32))
+    changed = ("value_representation", "num_atoms", "n_step", "network_init")
+    changed += ("learning_rate", "optimizer_eps")
+    assert dataclasses.replace(qrdqn, **{f: getattr(dqn, f) for f in changed}) == dqn
+    cartpole = PRESETS["qrdqn_cartpole"].config
+    assert (cartpole.value_representation, cartpole.num_atoms) == ("quantile", 51)
+    assert (cartpole.target_update_period, CARTPOLE.target_update_period) == (100, 10)
+    scalar = dataclasses.replace(cartpole, value_representation="scalar", target_update_period=10)
+    assert scalar == CARTPOLE
+
+
 @pytest.mark.parametrize(
     ("override", "fragment"),
     [
@@ -87,6 +104,9 @@ def test_atari_presets_follow_their_protocols():
         ({"value_representation": "c51", "v_min": 5.0, "v_max": 5.0}, "v_min=5.0"),
         ({"value_representation": "two_hot", "num_atoms": 1}, "num_atoms=1"),
         ({"value_representation": "hl_gauss", "sigma_ratio": 0.0}, "sigma_ratio=0.0"),
+        ({"value_representation": "quantile", "num_atoms": 0}, "num_atoms=0"),
+        ({"value_representation": "quantile", "kappa": -1.0}, "kappa=-1.0"),
+        ({"value_representation": "quantile", "kappa": float("nan")}, "kappa=nan"),
         ({"agent": "iterated", "num_networks": 0}, "num_networks=0"),
         ({"agent": "iterated", "target_sync_period": 0}, "target_sync_period=0"),
         ({"agent": "iterated", "target_sync_period": 50, "target_update_period": 40}, "D <= T"),
@@ -131,6 +151,7 @@ def test_narrow_support_warns(representation, no_compile, tmp_path):
         warnings.filterwarnings("error", message="The support")
         validate(dataclasses.replace(config, v_max=100.0))  # holds every CartPole return
         validate(dataclasses.replace(config, value_representation="scalar"))
+        validate(dataclasses.replace(config, value_representation="quantile"))  # no support
 
 
 def test_categorical_presets_follow_their_papers():

@@ -189,6 +189,58 @@ def test_categorical_update_matches_reference(name, double_q):
     np.testing.assert_allclose(metrics["q_mean"], q_taken.mean(), rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.parametrize("double_q", [False, True])
+def test_quantile_update_matches_reference(double_q):
+    """QR-DQN: targets r + discount theta_j(s', a*), a* greedy on the mean of the target
+    network's quantiles (of the online network's with double_q), quantile Huber loss at the
+    midpoints (written here as Dopamine's agent writes it, and checked against NumPy)."""
+    num, kappa = 8, 1.0
+    representation = representations.quantile(num, kappa)
+    net = QNetwork(MLP((16,)), NUM_ACTIONS, num)
+    optimizer = make_optimizer("adam", 1e-2, eps=1e-4)
+    agent = make_dqn(
+        net, optimizer, representation, "double" if double_q else "max", target_update_period=100
+    )
+    state = _init_with_distinct_target(agent)
+    batch = _batch(3)
+    rows = np.arange(BATCH)
+
+    theta_t = np.asarray(net.apply(state.target_params, batch.obs_t), np.float64)
+    selector = net.apply(state.params, batch.obs_t) if double_q else theta_t
+    best = np.argmax(np.asarray(selector, np.float64).mean(axis=-1), axis=1)
+    reward, discount = np.asarray(batch.reward_t), np.asarray(batch.discount_t)
+    targets = reward[:, None] + discount[:, None] * theta_t[rows, best]  # (B, N)
+    tau = (np.arange(num) + 0.5) / num
+
+    def reference_loss(params):
+        theta = net.apply(params, batch.obs_tm1)[rows, batch.action_tm1]  # (B, N)
+        u = jnp.asarray(targets, jnp.float32)[:, None, :] - theta[:, :, None]  # (B, i, j)
+        huber = jnp.where(jnp.abs(u) <= kappa, 0.5 * u**2, kappa * (jnp.abs(u) - 0.5 * kappa))
+        weight = jnp.abs(jnp.asarray(tau, jnp.float32)[None, :, None] - (u < 0))
+        return jnp.mean(jnp.sum(jnp.mean(weight * huber / kappa, axis=2), axis=1))
+
+    @jax.jit
+    def reference_update(state):
+        loss, grads = jax.value_and_grad(reference_loss)(state.params)
+        updates, _ = optimizer.update(grads, state.opt_state, state.params)
+        return optax.apply_updates(state.params, updates), loss
+
+    ref_params, ref_loss = reference_update(state)
+    theta_tm1 = np.asarray(net.apply(state.params, batch.obs_tm1), np.float64)[
+        rows, batch.action_tm1
+    ]
+    numpy_losses = [
+        numpy_reference.quantile_huber(theta_tm1[k], tau, targets[k], kappa)[0]
+        for k in range(BATCH)
+    ]
+    np.testing.assert_allclose(ref_loss, np.mean(numpy_losses), rtol=1e-5)
+    new_state, metrics = jax.jit(agent.update)(state, batch)
+    np.testing.assert_allclose(metrics["loss"], ref_loss, rtol=1e-5)
+    _assert_trees_close(new_state.params, ref_params)
+    np.testing.assert_allclose(metrics["q_mean"], theta_tm1.mean(), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(metrics["target_mean"], targets.mean(), rtol=1e-4, atol=1e-5)
+
+
 def test_rmsprop_is_nature_rmsprop():
     lr, decay, eps = 2.5e-4, 0.95, 0.01
     optimizer = make_optimizer("rmsprop", lr, eps=eps, rmsprop_decay=decay)
@@ -361,11 +413,13 @@ def on_cpu():
         yield
 
 
-@pytest.mark.parametrize("name", ["scalar", "c51", "hl_gauss", "two_hot"])
+@pytest.mark.parametrize("name", ["scalar", "c51", "hl_gauss", "two_hot", "quantile"])
 def test_vmapped_seeds_equal_separate_runs(on_cpu, name):
     """Bit for bit on CPU (the guarantee the seed axis relies on), for every representation."""
     if name == "scalar":
         representation = representations.scalar()
+    elif name == "quantile":
+        representation = representations.quantile(11)
     else:
         representation = getattr(representations, name)(-3.0, 3.0, 11)
     agent = make_dqn(

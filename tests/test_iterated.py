@@ -143,14 +143,16 @@ def test_the_mean_over_links_is_the_sum_over_k():
         np.testing.assert_allclose(mean, total / 3, rtol=1e-4, atol=1e-7)  # float32 new - old
 
 
-@pytest.mark.parametrize("name", ["scalar", "c51"])
+@pytest.mark.parametrize("name", ["scalar", "c51", "quantile"])
 def test_one_network_is_dqn(name):
     """K = 1 with rolling period T equals DQN with its target copied every T steps, from the
     same parameters, bit for bit."""
     if name == "scalar":
         representation = representations.scalar()
-    else:
+    elif name == "c51":
         representation = representations.c51(-3.0, 3.0, 11)
+    else:
+        representation = representations.quantile(11)
     m = representation.num_outputs
     optimizer = make_optimizer("adam", 1e-2, 1e-4)
     iterated = make_iterated_dqn(

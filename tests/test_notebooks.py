@@ -1,6 +1,6 @@
 """Every notebook in notebooks/ executes, with papermill, on tiny runs made here: a CartPole
-learning-rate sweep, a C51 CartPole run, an MD3QN maze run and a TD3 InvertedPendulum run.
-A notebook that raises fails its test."""
+learning-rate sweep, C51 and QR-DQN CartPole runs, an MD3QN maze run and a TD3
+InvertedPendulum run. A notebook that raises fails its test."""
 
 import dataclasses
 from pathlib import Path
@@ -26,6 +26,7 @@ def runs(tmp_path_factory) -> dict[str, Path]:
             PRESETS["dqn_cartpole"].config, seeds=2, sweep_learning_rate=(1e-3, 3e-4), **TINY
         ),
         "c51": dataclasses.replace(PRESETS["c51_cartpole"].config, seeds=1, **TINY),
+        "qrdqn": dataclasses.replace(PRESETS["qrdqn_cartpole"].config, seeds=1, **TINY),
         "md3qn": dataclasses.replace(PRESETS["md3qn_maze"].config, seeds=1, **TINY),
         "td3": dataclasses.replace(
             PRESETS["td3_mujoco"].config,
@@ -77,6 +78,6 @@ def test_paper_tables(runs, tmp_path):
     execute("paper_tables", tmp_path, paper="td3", run_dirs=[str(runs["td3"])], reps=100)
 
 
-@pytest.mark.parametrize("run", ["c51", "md3qn"])  # categorical, then joint particles
+@pytest.mark.parametrize("run", ["c51", "qrdqn", "md3qn"])  # categorical, quantiles, particles
 def test_return_distributions(runs, tmp_path, run):
     execute("return_distributions", tmp_path, run_dir=str(runs[run]), max_steps=50)

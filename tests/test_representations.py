@@ -1,12 +1,12 @@
 """Value representations against NumPy references: scalar TD losses, the C51 projection,
-HL-Gauss and two-hot targets, cross-entropy gradients."""
+HL-Gauss and two-hot targets, cross-entropy gradients, the quantile Huber loss."""
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from agents import representations
+from agents import losses, representations
 from tests import numpy_reference
 
 B = 64
@@ -76,6 +76,8 @@ def test_losses_reject_batched_input():
     logits = np.zeros((B, 5), np.float32)
     with pytest.raises(AssertionError):
         representations.c51(-1, 1, 5).loss(logits, logits, r_t, discount_t)
+    with pytest.raises(AssertionError):
+        representations.quantile(5).loss(logits, logits, r_t, discount_t)
 
 
 # C51 projection.
@@ -271,6 +273,109 @@ def test_categorical_q_values_and_extreme_logits(name):
         assert np.isfinite(loss) and np.all(np.isfinite(grads))
 
 
+# Quantiles.
+
+
+def _quantile_levels(rng: np.random.Generator, name: str, num: int) -> np.ndarray:
+    if name == "midpoints":
+        return representations.quantile_midpoints(num)
+    return np.sort(rng.uniform(0.01, 0.99, num)).astype(np.float32)
+
+
+@pytest.mark.parametrize("kappa", [1.0, 0.0, 0.3])
+@pytest.mark.parametrize(
+    ("levels", "num", "num_targets"), [("midpoints", 1, 7), ("midpoints", 8, 8), ("random", 5, 3)]
+)
+def test_quantile_huber_loss_matches_reference(batch, kappa, levels, num, num_targets):
+    rng = np.random.default_rng(10)
+    tau = np.stack([_quantile_levels(rng, levels, num) for _ in range(B)])
+    dist_tm1 = rng.normal(scale=2.0, size=(B, num)).astype(np.float32)
+    dist_target = rng.normal(scale=2.0, size=(B, num_targets)).astype(np.float32)
+
+    def loss(dist_tm1, tau, dist_target):
+        return losses.quantile_huber_loss(dist_tm1, tau, dist_target, kappa)
+
+    value, (grad_tm1, grad_target) = batch(jax.value_and_grad(loss, argnums=(0, 2)))(
+        dist_tm1, tau, dist_target
+    )
+    expected = [
+        numpy_reference.quantile_huber(
+            *(x[k].astype(np.float64) for x in (dist_tm1, tau, dist_target)), kappa
+        )
+        for k in range(B)
+    ]
+    u = dist_target[:, None, :] - dist_tm1[:, :, None]
+    if kappa > 0:  # both sides of the threshold are covered
+        assert np.any(np.abs(u) < kappa) and np.any(np.abs(u) > kappa)
+    np.testing.assert_allclose(value, [loss for loss, _ in expected], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(grad_tm1, np.stack([g for _, g in expected]), rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(grad_target, np.zeros_like(grad_target))  # held fixed
+
+
+def test_quantile_huber_gradient_pulls_each_quantile_towards_its_level():
+    """One quantile at 0 with level 1/4 against targets 2 and -1/2 (kappa 1): the target
+    above pulls up with weight 1/4 (clipped TD 1), the one below down with weight 3/4 (TD
+    -1/2), averaged over the two targets."""
+    loss, grad = jax.value_and_grad(losses.quantile_huber_loss)(
+        jnp.zeros(1), jnp.array([0.25]), jnp.array([2.0, -0.5]), 1.0
+    )
+    np.testing.assert_allclose(loss, (0.25 * 1.5 + 0.75 * 0.125) / 2, rtol=1e-6)
+    np.testing.assert_allclose(grad, [(-0.25 * 1.0 + 0.75 * 0.5) / 2], rtol=1e-6)
+    # Plain quantile regression on targets 0..99: below the 1/4-quantile the gradient
+    # pushes the quantile up (negative), above it down, with the fraction of targets each
+    # side as its size.
+    targets, tau = jnp.arange(100.0), jnp.array([0.25])
+    for theta, expected in [(10.5, -(0.25 * 89 - 0.75 * 11) / 100), (24.5, 0.0), (60.5, 0.36)]:
+        grad = jax.grad(losses.quantile_huber_loss)(jnp.array([theta]), tau, targets, 0.0)
+        np.testing.assert_allclose(grad, [expected], atol=1e-6)
+
+
+def test_quantile_critic_target_and_loss_by_hand(batch):
+    """Levels (1/4, 3/4); quantiles (0, 1); bootstrap quantiles (1, 3), r = 1, discount
+    1/2: targets (1.5, 2.5). The low quantile sees TD errors 1.5, 2.5 (Huber/kappa 1, 2;
+    weight 1/4), the high one 0.5, 1.5 (1/8, 1; weight 3/4)."""
+    representation = representations.quantile(2, kappa=1.0)
+    np.testing.assert_array_equal(representation.taus, [0.25, 0.75])
+    inputs = [np.array(x, np.float32)[None] for x in ([0.0, 1.0], [1.0, 3.0], 1.0, 0.5)]
+    loss, (grad_tm1, grad_t) = batch(jax.value_and_grad(representation.loss, argnums=(0, 1)))(
+        *inputs
+    )
+    np.testing.assert_allclose(loss, [0.25 * 1.5 + 0.75 * 0.5625], rtol=1e-6)
+    np.testing.assert_allclose(grad_tm1, [[-0.25, -0.75 * 0.75]], rtol=1e-6)
+    np.testing.assert_array_equal(grad_t, np.zeros_like(grad_t))
+
+
+@pytest.mark.parametrize("kappa", [1.0, 0.0])
+def test_quantile_critic_matches_reference(batch, kappa):
+    num = 11
+    representation = representations.quantile(num, kappa)
+    tau = (2 * np.arange(num) + 1) / (2 * num)
+    np.testing.assert_allclose(representation.taus, tau, rtol=1e-7)
+    rng = np.random.default_rng(11)
+    out_tm1 = rng.normal(size=(B, num)).astype(np.float32)
+    out_t = rng.normal(scale=2.0, size=(B, num)).astype(np.float32)
+    r_t = rng.normal(size=B).astype(np.float32)
+    discount_t = np.where(rng.random(B) < 0.25, 0.0, 0.99).astype(np.float32)
+
+    value_and_grad = batch(jax.value_and_grad(representation.loss, argnums=(0, 1)))
+    loss, (grad_tm1, grad_t) = value_and_grad(out_tm1, out_t, r_t, discount_t)
+
+    targets = r_t[:, None].astype(np.float64) + discount_t[:, None] * out_t
+    expected = [
+        numpy_reference.quantile_huber(out_tm1[k].astype(np.float64), tau, targets[k], kappa)
+        for k in range(B)
+    ]
+    np.testing.assert_allclose(loss, [loss for loss, _ in expected], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(grad_tm1, np.stack([g for _, g in expected]), rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(grad_t, np.zeros_like(grad_t))
+    np.testing.assert_allclose(
+        representation.q_values(out_t), out_t.mean(axis=1), rtol=1e-6, atol=1e-6
+    )
+    support, probabilities = representations.return_distribution(representation, out_t)
+    np.testing.assert_array_equal(support, out_t)  # N atoms of mass 1/N at the quantiles
+    np.testing.assert_allclose(probabilities, np.full((B, num), 1 / num), rtol=1e-7)
+
+
 def test_bad_supports_fail():
     with pytest.raises(ValueError, match="v_min"):
         representations.c51(1.0, 1.0)
@@ -278,3 +383,10 @@ def test_bad_supports_fail():
         representations.two_hot(-1.0, 1.0, 1)
     with pytest.raises(ValueError, match="sigma_ratio"):
         representations.hl_gauss(-1.0, 1.0, 11, 0.0)
+    with pytest.raises(ValueError, match="N >= 1"):
+        representations.quantile(0)
+    for kappa in (-1.0, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="kappa"):
+            representations.quantile(5, kappa)
+    with pytest.raises(ValueError, match="no return distribution"):
+        representations.return_distribution(representations.scalar(), jnp.zeros((2, 1)))

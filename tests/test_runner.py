@@ -87,6 +87,7 @@ VARIANTS = {
     "md3qn_maze": MD3QN_MAZE,
     "hra_maze_evaluation": {**MD3QN_MAZE, "agent": "hra", "policy_evaluation": True},
     "c51": {"value_representation": "c51", "num_atoms": 11, "v_min": 0.0, "v_max": 100.0},
+    "quantile": {"value_representation": "quantile", "num_atoms": 11, "n_step": 3},
     "iterated_hl_gauss": {
         "agent": "iterated",
         "num_networks": 2,
@@ -103,9 +104,9 @@ VARIANTS = {
 @pytest.mark.parametrize("variant", list(VARIANTS))
 def test_seeds_trained_together_equal_single_seed_runs(tmp_path, variant):
     """3 seeds in one program == each seed run alone (same keys and environments), bit for
-    bit, for DQN, a categorical critic, the i-QN chain, and MD3QN and HRA (policy evaluation,
-    with its random bootstrap actions) on a maze's reward vectors, with the sequential seed
-    map.
+    bit, for DQN, a categorical and a quantile critic (QR-DQN with 3-step returns, as
+    qrdqn_atari), the i-QN chain, and MD3QN and HRA (policy evaluation, with its random
+    bootstrap actions) on a maze's reward vectors, with the sequential seed map.
     (Vmapped seeds equal the map's: test_sequential_seed_map_equals_vmap. A vmapped
     single-seed program is compiled differently: on the AMD EPYC development box its
     parameters differ from the vmapped seeds' in the last bit; earlier boxes matched.) TD3 is
