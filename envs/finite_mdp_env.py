@@ -14,10 +14,12 @@ gap to the exact answer is the agent's, not the observation's.
 Cap: a step that reaches ``max_episode_steps`` without a terminal outcome is truncated (the
 runner bootstraps through it); an outcome with ``terminal`` terminates, also at the cap.
 The exact finite-horizon solve at horizon H = the cap optimises over policies that see the
-time, and a policy of the state alone reaches its value only approximately: the caps are
-chosen so that good policies end well before them (the bandit and the two-step task always
-end by the cap; on the gridworld the optimal mean over 30 steps equals the one over 50 to
-1e-6), so the exact value at H = the cap is the infinite-horizon one the agent learns.
+time, which a policy of the state alone matches only approximately: the caps are chosen so
+that good policies never meet them (the bandit and the two-step task always terminate by
+the cap) or end well before them (on the gridworld the optimal mean over 30 steps equals the
+one over 50 to 1e-6), so the exact mean at H = the cap is the infinite-horizon value the
+agent learns. Objectives that need the stock (e.g. P(G >= 2) on the two-step task) stay out
+of reach of the state alone.
 
 Discount: the spec's ``discount`` is the MDP's gamma, which the exact answers use; config
 validation refuses a run with another gamma.
