@@ -1,5 +1,6 @@
-"""envpool factory: one host-side pool for all seeds, NumPy in and out (the MD3QN mazes,
-which envpool lacks, come from envs.maze behind the same interface).
+"""envpool factory: one host-side pool for all seeds, NumPy in and out (the MD3QN mazes and
+the finite MDPs, which envpool lacks, come from envs.maze and envs.finite_mdp_env behind the
+same interface).
 
 A pool holds ``num_seeds * envs_per_seed`` environments; pool index
 ``i = seed_index * envs_per_seed + env_index``, and every array going in or out is
@@ -31,7 +32,7 @@ from envs import decomposition
 # envpool builds its spaces from float64 bounds; gymnasium warns on every cast to float32.
 warnings.filterwarnings("ignore", message=".*precision lowered by casting", category=UserWarning)
 
-Suite = Literal["atari", "mujoco", "classic", "maze"]
+Suite = Literal["atari", "mujoco", "classic", "maze", "finite_mdp"]
 LifeLoss = Literal["off", "terminal", "discount", "restart"]
 
 # envpool registers every id with the module that implements it; that module names the suite.
@@ -174,6 +175,9 @@ class EnvSpec:
     # A terminated step that no autoreset follows starts a new frame stack (life_loss
     # "restart"); otherwise only ``first`` does.
     restart_stack_at_termination: bool = False
+    # The task's own discount, which a run must train with (a finite MDP, whose exact
+    # answers are at it); None leaves the discount to the config.
+    discount: float | None = None
 
     @property
     def num_reward_sources(self) -> int:
@@ -409,17 +413,24 @@ def _state_items(pool: envpool.registration.GymnasiumEnvPool, suite: Suite) -> C
 
 
 def check_env_id(env_id: str) -> Suite:
-    """Returns the suite of an envpool or maze id; raises ValueError naming close ids if
-    unknown."""
-    from envs import maze  # it builds on this module
+    """Returns the suite of an envpool, maze or finite MDP id; raises ValueError naming close
+    ids if unknown."""
+    from envs import finite_mdp_env, maze  # they build on this module
 
     if maze.is_maze_id(env_id):
         maze.check_maze_id(env_id)
         return "maze"
+    if env_id in finite_mdp_env.FINITE_MDP_IDS:
+        return "finite_mdp"
     specs = envpool.registration.registry.specs
     if env_id not in specs:
-        close = difflib.get_close_matches(env_id, envpool.list_all_envs(), n=5)
-        hint = f"did you mean one of {close}?" if close else "see envpool.list_all_envs()"
+        known = [*envpool.list_all_envs(), *finite_mdp_env.FINITE_MDP_IDS]
+        close = difflib.get_close_matches(env_id, known, n=5)
+        hint = (
+            f"did you mean one of {close}?"
+            if close
+            else "see envpool.list_all_envs() and envs.finite_mdp_env.FINITE_MDP_IDS"
+        )
         raise ValueError(f"unknown environment id {env_id!r}: {hint}")
     module = specs[env_id][0]
     suite = _SUITE_OF_ENVPOOL_MODULE.get(module)
@@ -446,6 +457,10 @@ def env_spec(
         from envs import maze
 
         return maze.maze_spec(env_id, num_seeds, envs_per_seed, max_episode_steps)
+    if suite == "finite_mdp":
+        from envs import finite_mdp_env
+
+        return finite_mdp_env.finite_mdp_spec(env_id, num_seeds, envs_per_seed, max_episode_steps)
     protocol = ATARI_PROTOCOLS[atari_protocol]
     options = _pool_options(suite, protocol, evaluation, max_episode_steps)
     pool_spec = envpool.make_spec(env_id, **options)
@@ -479,10 +494,15 @@ def make_env(
     """
     spec = env_spec(env_id, num_seeds, envs_per_seed, atari_protocol, evaluation, max_episode_steps)
     seeds = resolve_env_seeds(seed, num_seeds, envs_per_seed, seed_offset, seed_indices)
-    if spec.suite == "maze":  # no life losses: the evaluation pool is a training pool
+    # The NumPy pools have no life losses: their evaluation pool is a training pool.
+    if spec.suite == "maze":
         from envs import maze
 
         return maze.MazeEnv(spec, seeds)
+    if spec.suite == "finite_mdp":
+        from envs import finite_mdp_env
+
+        return finite_mdp_env.FiniteMDPEnv(spec, seeds)
     protocol = ATARI_PROTOCOLS[atari_protocol]
     num_envs = num_seeds * envs_per_seed
     pool = envpool.make(

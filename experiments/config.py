@@ -25,7 +25,8 @@ class Config:
 
     # Environment.
     env: str = "CartPole-v1"
-    """envpool task id: an Atari v5 game (Pong-v5), MuJoCo v4/v5, or classic control."""
+    """Task id: an envpool Atari v5 game (Pong-v5), MuJoCo v4/v5 or classic-control task, an
+    MD3QN maze (envs.maze) or a finite MDP (envs.finite_mdp_env, e.g. PitGridworld-v0)."""
     atari_protocol: Literal["dopamine", "nature", "zoo", "md3qn"] = "dopamine"
     """Atari protocol (SPEC.md): sticky actions, no-ops, life loss, episode cap; md3qn also
     decomposes the reward into the game's sources (AirRaid, Asteroids, Gopher, MsPacman,
@@ -403,6 +404,15 @@ def validate(config: Config) -> EnvSpec:
         spec = env_spec(c.env, c.seeds, c.envs_per_seed, c.atari_protocol)
     except ValueError as error:
         raise ConfigError(str(error)) from None
+    if spec.discount is not None:
+        check(
+            all(gamma == spec.discount for gamma in (c.gamma, *c.sweep_gamma)),
+            f"gamma={c.gamma}"
+            + (f", sweep_gamma={c.sweep_gamma}" if c.sweep_gamma else "")
+            + f": {c.env} is a finite MDP with discount {spec.discount:g}, at which its exact "
+            f"answers (agents.distributional_dp) are computed; use --gamma {spec.discount:g}"
+            + (" and drop --sweep-gamma." if c.sweep_gamma else "."),
+        )
     family = FAMILIES[c.agent]
     continuous = [name for name, f in FAMILIES.items() if f.actions == "continuous"]
     discrete = [name for name, f in FAMILIES.items() if f.actions == "discrete"]

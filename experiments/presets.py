@@ -605,6 +605,42 @@ HRA controlling a maze at CI size: md3qn_maze's settings with one scalar head pe
 (per-head greedy targets) instead of particles.
 Source: this project (CI-size, measured here), as md3qn_maze."""
 
+DQN_PIT_GRIDWORLD = Config(
+    env="PitGridworld-v0",
+    seeds=4,
+    gamma=1.0,  # the task's discount, at which agents.distributional_dp gives the optimum
+    network="mlp",
+    mlp_hidden=(64, 64),
+    loss="mse",
+    optimizer="adam",
+    learning_rate=1e-3,
+    learning_rate_decay_steps=9_500,
+    target_update_period=100,
+    epsilon_start=1.0,
+    epsilon_end=0.05,
+    epsilon_decay_steps=3_000,
+    replay_capacity=20_000,
+    batch_size=64,
+    learning_starts=500,
+    update_period=1,
+    total_steps=10_000,
+    iteration_steps=1_000,
+    eval_episodes=200,
+)
+DQN_PIT_GRIDWORLD_DOC = """\
+DQN on the pit gridworld (envs.finite_mdp.pit_gridworld, one-hot states, 50-step cap) at CI
+size, to compare with the exact optimum: MLP 64-64, Adam 1e-3 decayed linearly to 0 by the
+end of the 10k steps, MSE, gamma 1 (the task's), an update every step, target every 100
+steps, epsilon 1 -> 0.05 over 3k steps, 200 greedy evaluation episodes every 1k steps (their
+mean has a standard error of 0.036 at the optimum). About 30 s for 4 seeds on the 2-core CPU
+box. Measured here (run seeds 0, 1, 2, 4 seeds each): the mean of the last two evaluations
+lies within 0.06 of the exact optimal mean return -0.0635 on 12 of 12 seeds, and the final
+greedy policies are the optimal one (7 seeds) or within 0.016 of it (exactly evaluated; the
+short route along the pit scores -0.110, the uniform policy about -1.7). Without the
+learning-rate decay (constant 1e-3, 8k steps) the last two evaluations lay 0.02-0.11 below
+the optimum and 3 of 4 final greedy policies were not optimal.
+Source: this project (CI-size, measured here) on the task of envs.finite_mdp."""
+
 PRESETS: dict[str, Preset] = {
     "dqn_cartpole": Preset(DQN_CARTPOLE, DQN_CARTPOLE_DOC),
     "dqn_atari_dopamine": Preset(DQN_ATARI_DOPAMINE, DQN_ATARI_DOPAMINE_DOC),
@@ -631,6 +667,7 @@ PRESETS: dict[str, Preset] = {
     "md3qn_maze_eval_small": Preset(MD3QN_MAZE_EVAL_SMALL, MD3QN_MAZE_EVAL_SMALL_DOC),
     "md3qn_maze": Preset(MD3QN_MAZE, MD3QN_MAZE_DOC),
     "hra_maze": Preset(HRA_MAZE, HRA_MAZE_DOC),
+    "dqn_pit_gridworld": Preset(DQN_PIT_GRIDWORLD, DQN_PIT_GRIDWORLD_DOC),
 }
 DEFAULT_PRESET = "dqn_cartpole"
 

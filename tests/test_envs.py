@@ -367,7 +367,7 @@ def test_bad_arguments_fail_before_creating_a_pool():
         make_env("CartPole-v1", 1, 1, seed=0, seed_offset=-2)
 
 
-@pytest.mark.parametrize("env_id", ["CartPole-v1", "ExclusiveMaze-v1"])
+@pytest.mark.parametrize("env_id", ["CartPole-v1", "ExclusiveMaze-v1", "PitGridworld-v0"])
 def test_step_rejects_bad_actions(env_id):
     env = make_env(env_id, 2, 2, seed=0)
     with pytest.raises(RuntimeError, match="reset"):
