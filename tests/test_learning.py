@@ -24,6 +24,7 @@ def final_returns(eval_returns: np.ndarray) -> np.ndarray:
         "c51_cartpole",
         "hlgauss_cartpole",
         "twohot_cartpole",
+        "qrdqn_cartpole",
         "idqn_cartpole",
         "ihlgauss_cartpole",
     ],
