@@ -41,6 +41,7 @@ import numpy as np
 
 from envs.factory import EnvSpec, StepResult
 from envs.finite_mdp import FiniteMDP, pit_gridworld, safe_risky_bandit, two_step_task
+from envs.numpy_pool import NumpyPool
 
 
 class FiniteMDPTask(NamedTuple):
@@ -105,17 +106,15 @@ def finite_mdp_spec(
     )
 
 
-class FiniteMDPEnv:
+class FiniteMDPEnv(NumpyPool):
     """A pool of ``num_seeds * envs_per_seed`` copies of a finite MDP with VecEnv's
     interface (next-step autoreset, as envpool). ``env_seeds`` (S, E) holds each
     environment's seed; see the module docstring for how it drives the draws."""
 
     def __init__(self, spec: EnvSpec, env_seeds: np.ndarray) -> None:
-        self.spec = spec
-        self.env_seeds = env_seeds
+        super().__init__(spec, env_seeds)
         self.mdp = mdp = finite_mdp(spec.env_id)
-        self._batch_shape = (spec.num_seeds, spec.envs_per_seed)
-        self._num_envs = num_envs = spec.num_seeds * spec.envs_per_seed
+        num_envs = self._num_envs
 
         # Outcome tables (states, actions, K), padded to the longest outcome list. An
         # outcome is picked by counting the thresholds <= u; the last real outcome's and
@@ -140,8 +139,6 @@ class FiniteMDPEnv:
         self._steps = np.zeros(num_envs, np.int32)
         self._return = np.zeros(num_envs, np.float64)
         self._done = np.zeros(num_envs, bool)  # the next step autoresets
-        self._was_reset = False
-        self._sent: np.ndarray | None = None  # actions of the step that recv() takes
 
     def reset(self) -> StepResult:
         """Resets every environment; ``first`` is True everywhere and rewards are 0."""
@@ -149,27 +146,6 @@ class FiniteMDPEnv:
         self._was_reset = True
         no = np.zeros(self._num_envs, bool)
         return self._result(np.zeros(self._num_envs, np.float32), no, no, ~no)
-
-    def send(self, actions: np.ndarray) -> None:
-        """VecEnv's split step: this pool has no threads, so ``recv`` does the step."""
-        if not self._was_reset:
-            raise RuntimeError("call reset() before step()")
-        self._sent = self._flat_actions(actions)
-
-    def recv(self) -> StepResult:
-        """The result of the step that ``send`` started."""
-        if self._sent is None:
-            raise RuntimeError("call send() before recv()")
-        action, self._sent = self._sent, None
-        return self._step(action)
-
-    def step(self, actions: np.ndarray) -> StepResult:
-        """Steps every environment with ``actions`` (S, E) int in [0, num_actions)."""
-        self.send(actions)
-        return self.recv()
-
-    def close(self) -> None:
-        """Nothing to release; kept for VecEnv's interface."""
 
     def _step(self, action: np.ndarray) -> StepResult:
         u = np.fromiter((g.random() for g in self._generators), np.float64, self._num_envs)
@@ -217,17 +193,3 @@ class FiniteMDPEnv:
             episode_length=batched(np.where(done, self._steps, 0), np.int32),
             episode_source_return=np.zeros((*self._batch_shape, 0), np.float32),
         )
-
-    def _flat_actions(self, actions: np.ndarray) -> np.ndarray:
-        actions = np.asarray(actions)
-        if actions.shape != self._batch_shape:
-            raise ValueError(f"actions must have shape {self._batch_shape}, got {actions.shape}")
-        if not np.issubdtype(actions.dtype, np.integer):
-            raise ValueError(f"actions must be integers, got dtype {actions.dtype}")
-        num_actions = self.spec.num_actions
-        if actions.min() < 0 or actions.max() >= num_actions:
-            raise ValueError(
-                f"discrete actions must lie in [0, {num_actions}), got "
-                f"[{actions.min()}, {actions.max()}]"
-            )
-        return actions.reshape(-1).astype(np.int64)

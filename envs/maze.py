@@ -39,6 +39,7 @@ import numpy as np
 from envs import maze_render
 from envs.factory import EnvSpec, StepResult, resolve_env_seeds
 from envs.maze_render import BLOCKED, DOWN, EXIT, LEFT, OPEN, RIGHT, UP
+from envs.numpy_pool import NumpyPool
 
 # Art from SPEC.md: `|` and `---` walls, blank edges open, `^ v < >` one-way edges (the
 # arrow is the only direction that may cross), `###` unused, a digit a reward source, `S` the
@@ -259,7 +260,7 @@ def _mix64(z: np.ndarray) -> np.ndarray:
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 
 
-class MazeEnv:
+class MazeEnv(NumpyPool):
     """A pool of ``num_seeds * envs_per_seed`` maze environments with VecEnv's interface.
 
     ``env_seeds`` (S, E) holds each environment's seed; see the module docstring for how
@@ -267,13 +268,11 @@ class MazeEnv:
     """
 
     def __init__(self, spec: EnvSpec, env_seeds: np.ndarray) -> None:
-        self.spec = spec
-        self.env_seeds = env_seeds
+        super().__init__(spec, env_seeds)
         version = _version(spec.env_id)
         maze, layout = _MAZES[version], _layout(version)
         height, width = layout.used.shape
-        self._batch_shape = (spec.num_seeds, spec.envs_per_seed)
-        self._num_envs = num_envs = spec.num_seeds * spec.envs_per_seed
+        num_envs = self._num_envs
         self._num_cells = num_cells = height * width
         self._pixels = spec.frame_dtype == np.uint8
 
@@ -305,8 +304,6 @@ class MazeEnv:
         self._steps = np.zeros(num_envs, np.int32)
         self._source_return = np.zeros((num_envs, len(maze.reward_low)), np.float64)
         self._done = np.zeros(num_envs, bool)  # the next step autoresets
-        self._was_reset = False
-        self._sent: np.ndarray | None = None  # actions of the step that recv() takes
 
     def reset(self) -> StepResult:
         """Resets every environment; ``first`` is True everywhere and rewards are 0."""
@@ -317,24 +314,6 @@ class MazeEnv:
             terminated=np.zeros(self._num_envs, bool),
             first=np.ones(self._num_envs, bool),
         )
-
-    def send(self, actions: np.ndarray) -> None:
-        """VecEnv's split step: this pool has no threads, so ``recv`` does the step."""
-        if not self._was_reset:
-            raise RuntimeError("call reset() before step()")
-        self._sent = self._flat_actions(actions)
-
-    def recv(self) -> StepResult:
-        """The result of the step that ``send`` started."""
-        if self._sent is None:
-            raise RuntimeError("call send() before recv()")
-        action, self._sent = self._sent, None
-        return self._step(action)
-
-    def step(self, actions: np.ndarray) -> StepResult:
-        """Steps every environment with ``actions`` (S, E) int in [0, 4)."""
-        self.send(actions)
-        return self.recv()
 
     def _step(self, action: np.ndarray) -> StepResult:
         u_action, u_reward = self._uniforms()
@@ -369,9 +348,6 @@ class MazeEnv:
         terminated = exits | (live & (self._steps >= self.spec.max_episode_steps))
         self._done = terminated
         return self._result(reward, terminated, first)
-
-    def close(self) -> None:
-        """Nothing to release; kept for VecEnv's interface."""
 
     def _restart(self, mask: np.ndarray) -> None:
         self._position[mask] = self._start
@@ -415,19 +391,6 @@ class MazeEnv:
             episode_length=batched(np.where(terminated, self._steps, 0).astype(np.int32)),
             episode_source_return=batched(source_return.astype(np.float32)),
         )
-
-    def _flat_actions(self, actions: np.ndarray) -> np.ndarray:
-        actions = np.asarray(actions)
-        if actions.shape != self._batch_shape:
-            raise ValueError(f"actions must have shape {self._batch_shape}, got {actions.shape}")
-        if not np.issubdtype(actions.dtype, np.integer):
-            raise ValueError(f"actions must be integers, got dtype {actions.dtype}")
-        if actions.min() < 0 or actions.max() >= NUM_ACTIONS:
-            raise ValueError(
-                f"discrete actions must lie in [0, {NUM_ACTIONS}), got "
-                f"[{actions.min()}, {actions.max()}]"
-            )
-        return actions.reshape(-1).astype(np.int64)
 
 
 def make_maze_env(
